@@ -1,0 +1,221 @@
+//! The service's configuration: one typed struct, filled from defaults, then
+//! a TOML file, then `CALLSYNC_*` environment variables (nested keys with a
+//! double underscore: `CALLSYNC_WORKER__BATCH=50`).
+//!
+//! The configuration holds no secret. Organisations' signing secrets and
+//! Salesforce keys live in the store, are written through the admin API or
+//! the command line, and are never returned or logged.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `callsync serve` needs to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `sqlite://PATH?mode=rwc` (the default: a file beside the process) or
+    /// `postgres://…` to share the work among several instances.
+    pub database_url: String,
+    /// Where the ingest, read and admin API listens.
+    pub listen: SocketAddr,
+    /// Where Prometheus metrics are served, apart from the API so they can
+    /// stay private; `None` turns them off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    pub worker: WorkerConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How the sync worker takes and retries work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Whether this instance runs a worker (an API-only instance may not).
+    pub enabled: bool,
+    /// Calls claimed per round.
+    pub batch: i64,
+    /// Calls synced at once per organisation, so one organisation cannot
+    /// use up another's share or its own Salesforce concurrency limit.
+    pub per_org_concurrency: usize,
+    /// How long a claim lasts; a crashed instance's work is taken over
+    /// after this.
+    pub lease_seconds: u64,
+    /// How long an idle worker sleeps before looking again.
+    pub poll_interval_ms: u64,
+    /// Transient failures retried before the call goes to the error log.
+    pub max_attempts: i64,
+    /// First retry delay; doubles each attempt, with jitter, up to the max.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Timeout of each Salesforce request.
+    pub salesforce_timeout_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            database_url: "sqlite://callsync.sqlite?mode=rwc".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9184))),
+            log_format: LogFormat::Text,
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> WorkerConfig {
+        WorkerConfig {
+            enabled: true,
+            batch: 32,
+            per_org_concurrency: 4,
+            lease_seconds: 60,
+            poll_interval_ms: 200,
+            max_attempts: 8,
+            backoff_base_ms: 500,
+            backoff_max_ms: 60_000,
+            salesforce_timeout_seconds: 30,
+        }
+    }
+}
+
+impl WorkerConfig {
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then `CALLSYNC_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.exists(),
+                "config file {} does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("CALLSYNC_").split("__").ignore(&[
+            // Used by the test scripts, not settings of the service.
+            "test_postgres_url",
+            "require_all",
+            "fidelity_python",
+            "fidelity_node_path",
+            "config",
+        ]));
+        figment
+            .extract()
+            .context("invalid configuration (check the TOML file and CALLSYNC_* variables)")
+    }
+
+    /// A commented example configuration (`callsync config example`).
+    pub fn example() -> String {
+        let defaults = Config::default();
+        format!(
+            r#"# callsync configuration. Every key is optional; shown are the defaults.
+# Each can also be set by environment variable: CALLSYNC_DATABASE_URL,
+# CALLSYNC_LISTEN, CALLSYNC_WORKER__BATCH, …
+
+# sqlite://PATH?mode=rwc (a file) or postgres://USER@HOST/DB (to scale out).
+database_url = "{database_url}"
+# The ingest, read and admin API.
+listen = "{listen}"
+# Prometheus metrics, on their own listener; remove the line to turn off.
+metrics_listen = "{metrics}"
+# "text" or "json".
+log_format = "text"
+
+[worker]
+enabled = {enabled}
+# Calls claimed per round, and synced at once per organisation.
+batch = {batch}
+per_org_concurrency = {per_org}
+# A crashed instance's claimed work is taken over after this many seconds.
+lease_seconds = {lease}
+poll_interval_ms = {poll}
+# Transient Salesforce errors are retried this often, with exponential
+# backoff and jitter, before the call lands in the error log.
+max_attempts = {attempts}
+backoff_base_ms = {base}
+backoff_max_ms = {max}
+salesforce_timeout_seconds = {timeout}
+"#,
+            database_url = defaults.database_url,
+            listen = defaults.listen,
+            metrics = defaults
+                .metrics_listen
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            enabled = defaults.worker.enabled,
+            batch = defaults.worker.batch,
+            per_org = defaults.worker.per_org_concurrency,
+            lease = defaults.worker.lease_seconds,
+            poll = defaults.worker.poll_interval_ms,
+            attempts = defaults.worker.max_attempts,
+            base = defaults.worker.backoff_base_ms,
+            max = defaults.worker.backoff_max_ms,
+            timeout = defaults.worker.salesforce_timeout_seconds,
+        )
+    }
+}
+
+#[cfg(test)]
+// figment's test jail returns its own large error type; that is its API.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_parses_to_the_defaults() {
+        let parsed: Config = Figment::from(Toml::string(&Config::example()))
+            .extract()
+            .unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn a_file_and_the_environment_override_the_defaults_in_that_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "callsync.toml",
+                "database_url = \"sqlite://file.db\"\n[worker]\nbatch = 7\n",
+            )?;
+            jail.set_env("CALLSYNC_WORKER__BATCH", "9");
+            let config =
+                Config::load(Some(Path::new("callsync.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.database_url, "sqlite://file.db");
+            assert_eq!(config.worker.batch, 9);
+            assert_eq!(config.worker.lease_seconds, 60);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "databse_url = \"x\"\n")?;
+            let error = Config::load(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(format!("{error:#}").contains("databse_url"), "{error:#}");
+            Ok(())
+        });
+    }
+}

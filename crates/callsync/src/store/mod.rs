@@ -1,0 +1,822 @@
+//! The durable store: organisations, users, events, calls, contact entries,
+//! the sync outbox, sync history and the error log, on SQLite or PostgreSQL.
+//!
+//! One implementation serves both back ends through sqlx's `Any` driver:
+//! every column is text or a 64-bit integer (times are Unix epoch
+//! milliseconds, structured values JSON text), and the SQL is the common
+//! dialect both speak (`$1` parameters, `ON CONFLICT`, `RETURNING`). The few
+//! real differences — column types, identities, `FOR UPDATE SKIP LOCKED` —
+//! live in the per-back-end migrations and in [`Backend`]. That keeps one
+//! copy of each query instead of two that drift apart.
+//!
+//! Invariants:
+//! - An event is stored at most once per `(org, event id)`; storing it and
+//!   enqueuing the sync work it causes happen in one transaction
+//!   ([`Store::ingest`]), so an accepted event never lacks its work.
+//! - Sync work is one row per call (coalescing): new events bump its
+//!   `generation`, and a worker only deletes the generation it processed.
+//! - A claimed row carries a lease; when the lease expires (a crashed
+//!   worker) another worker claims it again.
+
+mod rows;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor as _, Row as _};
+
+pub use rows::*;
+
+/// Which database the store talks to, from the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn from_url(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!(
+                "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
+                url.split(':').next().unwrap_or_default()
+            )
+        }
+    }
+}
+
+/// The store. Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Epoch milliseconds, the store's representation of a time.
+fn millis(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn timestamp(ms: i64) -> Timestamp {
+    // Every stored time was written by `millis`, so it is in range; fall back
+    // to the epoch rather than panic if a hand-edited row says otherwise.
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:` or
+    /// `postgres://…`) and brings its schema up to date.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let options = AnyConnectOptions::from_str(url)
+            .with_context(|| format!("invalid database URL for {backend:?}"))?;
+        let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            // WAL lets readers run beside the one writer; the busy timeout
+            // makes a second writer wait instead of failing at once. Our
+            // write transactions start with a write, so they take the write
+            // lock up front and never hit SQLite's un-retryable upgrade
+            // deadlock.
+            pool = pool.max_connections(8).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        } else {
+            pool = pool.max_connections(16);
+        }
+        let pool = pool
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations of this back end that have not run yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("cannot apply database migrations")
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Answers whether the database takes a query now (for `/readyz`).
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("database ping failed")?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ----- organisations, keys, users -------------------------------------
+
+    pub async fn create_org(&self, org: &NewOrg, now: Timestamp) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO orgs (id, name, signing_secret, settings, salesforce, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&org.id)
+        .bind(&org.name)
+        .bind(&org.signing_secret)
+        .bind(&org.settings_json)
+        .bind(&org.salesforce_json)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("cannot create organisation {:?}", org.id))?;
+        Ok(())
+    }
+
+    pub async fn org(&self, org_id: &str) -> anyhow::Result<Option<OrgRow>> {
+        let row = sqlx::query(
+            "SELECT id, name, signing_secret, settings, salesforce, created_at
+             FROM orgs WHERE id = $1",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| OrgRow::from_row(&r)).transpose()
+    }
+
+    pub async fn orgs(&self) -> anyhow::Result<Vec<OrgRow>> {
+        let rows = sqlx::query(
+            "SELECT id, name, signing_secret, settings, salesforce, created_at
+             FROM orgs ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(OrgRow::from_row).collect()
+    }
+
+    pub async fn put_settings(&self, org_id: &str, settings_json: &str) -> anyhow::Result<bool> {
+        let done = sqlx::query("UPDATE orgs SET settings = $1 WHERE id = $2")
+            .bind(settings_json)
+            .bind(org_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn put_salesforce(
+        &self,
+        org_id: &str,
+        salesforce_json: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query("UPDATE orgs SET salesforce = $1 WHERE id = $2")
+            .bind(salesforce_json)
+            .bind(org_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores an API key by its hash: the key itself is shown once, when it
+    /// is made, and never stored.
+    pub async fn add_api_key(
+        &self,
+        key_hash: &str,
+        org_id: &str,
+        scopes: &str,
+        label: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_hash, org_id, scopes, label, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key_hash)
+        .bind(org_id)
+        .bind(scopes)
+        .bind(label)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .context("cannot store API key")?;
+        Ok(())
+    }
+
+    /// The organisation and scopes of an API key, by the key's hash.
+    pub async fn api_key(&self, key_hash: &str) -> anyhow::Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT org_id, scopes FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("org_id")?, r.try_get("scopes")?)),
+            None => None,
+        })
+    }
+
+    pub async fn upsert_user(&self, user: &UserRow) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO users (org_id, user_id, name, sf_username) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org_id, user_id)
+             DO UPDATE SET name = excluded.name, sf_username = excluded.sf_username",
+        )
+        .bind(&user.org_id)
+        .bind(&user.user_id)
+        .bind(&user.name)
+        .bind(&user.sf_username)
+        .execute(&self.pool)
+        .await
+        .context("cannot store user")?;
+        Ok(())
+    }
+
+    pub async fn users(&self, org_id: &str) -> anyhow::Result<Vec<UserRow>> {
+        let rows = sqlx::query(
+            "SELECT org_id, user_id, name, sf_username FROM users
+             WHERE org_id = $1 ORDER BY user_id",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(UserRow::from_row).collect()
+    }
+
+    pub async fn user(&self, org_id: &str, user_id: &str) -> anyhow::Result<Option<UserRow>> {
+        let row = sqlx::query(
+            "SELECT org_id, user_id, name, sf_username FROM users
+             WHERE org_id = $1 AND user_id = $2",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| UserRow::from_row(&r)).transpose()
+    }
+
+    // ----- ingest ----------------------------------------------------------
+
+    /// Stores a batch of events of one organisation and enqueues the sync
+    /// work they cause, in one transaction: when this returns `Ok`, both are
+    /// durable. An event whose id is already stored is counted as a
+    /// duplicate and changes nothing.
+    pub async fn ingest(
+        &self,
+        org_id: &str,
+        events: &[NewEvent],
+        now: Timestamp,
+    ) -> anyhow::Result<IngestOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcome = IngestOutcome::default();
+        for event in events {
+            // The first statement writes, so SQLite takes its write lock now.
+            let inserted = sqlx::query(
+                "INSERT INTO events (org_id, event_id, call_id, occurred_at, received_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (org_id, event_id) DO NOTHING",
+            )
+            .bind(org_id)
+            .bind(&event.event_id)
+            .bind(&event.call_id)
+            .bind(millis(event.occurred_at))
+            .bind(millis(now))
+            .bind(&event.body_json)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("cannot store event {:?}", event.event_id))?
+            .rows_affected();
+            if inserted == 0 {
+                outcome.duplicates += 1;
+                continue;
+            }
+            outcome.accepted += 1;
+            sqlx::query(
+                "INSERT INTO calls (org_id, call_id, first_event_at, updated_at, sync_state)
+                 VALUES ($1, $2, $3, $4, 'pending')
+                 ON CONFLICT (org_id, call_id) DO UPDATE SET
+                    first_event_at = CASE WHEN excluded.first_event_at < calls.first_event_at
+                                     THEN excluded.first_event_at ELSE calls.first_event_at END,
+                    updated_at = excluded.updated_at",
+            )
+            .bind(org_id)
+            .bind(&event.call_id)
+            .bind(millis(event.occurred_at))
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+            self.enqueue_in(&mut tx, org_id, &event.call_id, now)
+                .await?;
+        }
+        tx.commit().await.context("cannot commit ingested events")?;
+        Ok(outcome)
+    }
+
+    /// Enqueues (or re-arms) the sync work of a call: due now, a new
+    /// generation, not parked, attempts counted afresh.
+    async fn enqueue_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        org_id: &str,
+        call_id: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO sync_work (org_id, call_id, generation, not_before, attempts, parked)
+             VALUES ($1, $2, 1, $3, 0, 0)
+             ON CONFLICT (org_id, call_id) DO UPDATE SET
+                generation = sync_work.generation + 1,
+                not_before = excluded.not_before,
+                attempts = 0,
+                parked = 0",
+        )
+        .bind(org_id)
+        .bind(call_id)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await
+        .context("cannot enqueue sync work")?;
+        Ok(())
+    }
+
+    /// Re-arms the sync of one call by hand (a retry from the error log).
+    /// Returns false when the call does not exist.
+    pub async fn enqueue(
+        &self,
+        org_id: &str,
+        call_id: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let touched = sqlx::query(
+            "UPDATE calls SET sync_state = 'pending', updated_at = $3
+             WHERE org_id = $1 AND call_id = $2",
+        )
+        .bind(org_id)
+        .bind(call_id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if touched == 0 {
+            return Ok(false);
+        }
+        self.enqueue_in(&mut tx, org_id, call_id, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    // ----- the worker's side of the outbox ---------------------------------
+
+    /// Claims up to `limit` due work items for `owner` until `now + lease`.
+    /// Items whose lease expired (their worker died) are due again.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> anyhow::Result<Vec<WorkItem>> {
+        // PostgreSQL lets concurrent workers skip each other's rows instead of
+        // queueing behind them; SQLite has a single writer, so the plain
+        // sub-select is already exclusive there.
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE sync_work SET lease_owner = $1, lease_until = $2
+             WHERE (org_id, call_id) IN (
+                SELECT org_id, call_id FROM sync_work
+                WHERE parked = 0 AND not_before <= $3
+                  AND (lease_until IS NULL OR lease_until < $3)
+                ORDER BY not_before
+                LIMIT $4 {lock})
+             RETURNING org_id, call_id, generation, attempts"
+        );
+        let until = now
+            .checked_add(jiff::SignedDuration::try_from(lease)?)
+            .context("lease ends out of range")?;
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(millis(until))
+            .bind(millis(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .context("cannot claim sync work")?;
+        rows.iter().map(WorkItem::from_row).collect()
+    }
+
+    /// The number of work items not yet done, parked ones excluded.
+    pub async fn queue_depth(&self) -> anyhow::Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM sync_work WHERE parked = 0")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Every stored event body of a call, oldest first.
+    pub async fn call_events(
+        &self,
+        org_id: &str,
+        call_id: &str,
+    ) -> anyhow::Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT event_id, occurred_at, received_at, body FROM events
+             WHERE org_id = $1 AND call_id = $2 ORDER BY occurred_at, event_id",
+        )
+        .bind(org_id)
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(StoredEvent::from_row).collect()
+    }
+
+    pub async fn call(&self, org_id: &str, call_id: &str) -> anyhow::Result<Option<CallRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE org_id = $1 AND call_id = $2"
+        ))
+        .bind(org_id)
+        .bind(call_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| CallRow::from_row(&r)).transpose()
+    }
+
+    /// Notes, before a create is sent, that one may reach Salesforce: if its
+    /// outcome is then unknown, the next attempt looks for the Task first.
+    pub async fn mark_create_attempted(
+        &self,
+        item: &WorkItem,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        sqlx::query("UPDATE calls SET create_attempted_at = $3 WHERE org_id = $1 AND call_id = $2")
+            .bind(&item.org_id)
+            .bind(&item.call_id)
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records what a sync step did, in one transaction: the call's summary
+    /// and sync state, its contact entry, a history line, and the end of the
+    /// work item — deleted if no event arrived meanwhile, else released so
+    /// the newer generation runs next.
+    pub async fn finish(
+        &self,
+        item: &WorkItem,
+        done: &Finished,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE calls SET user_id = $3, kind = $4, customer_number = $5, updated_at = $6,
+                sync_state = $7, task_id = $8, written = $9, linked = $10,
+                create_attempted_at = CASE WHEN $8 IS NULL THEN create_attempted_at ELSE NULL END
+             WHERE org_id = $1 AND call_id = $2",
+        )
+        .bind(&item.org_id)
+        .bind(&item.call_id)
+        .bind(&done.summary.user_id)
+        .bind(&done.summary.kind)
+        .bind(&done.summary.customer_number)
+        .bind(millis(now))
+        .bind(done.sync_state.as_str())
+        .bind(&done.task_id)
+        .bind(&done.written_json)
+        .bind(&done.linked_json)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(contact) = &done.contact {
+            sqlx::query(
+                "INSERT INTO contacts (org_id, number, object, record_id, company, person, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (org_id, number) DO UPDATE SET
+                    object = excluded.object, record_id = excluded.record_id,
+                    company = excluded.company, person = excluded.person,
+                    updated_at = excluded.updated_at",
+            )
+            .bind(&item.org_id)
+            .bind(&contact.number)
+            .bind(&contact.object)
+            .bind(&contact.record_id)
+            .bind(&contact.company)
+            .bind(&contact.person)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(history) = &done.history {
+            insert_history(&mut tx, item, history, &done.task_id, now).await?;
+        }
+        self.end_work_in(&mut tx, item).await?;
+        tx.commit().await.context("cannot record sync result")?;
+        Ok(())
+    }
+
+    async fn end_work_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        item: &WorkItem,
+    ) -> anyhow::Result<()> {
+        let deleted = sqlx::query(
+            "DELETE FROM sync_work WHERE org_id = $1 AND call_id = $2 AND generation = $3",
+        )
+        .bind(&item.org_id)
+        .bind(&item.call_id)
+        .bind(item.generation)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if deleted == 0 {
+            sqlx::query(
+                "UPDATE sync_work SET lease_owner = NULL, lease_until = NULL
+                 WHERE org_id = $1 AND call_id = $2",
+            )
+            .bind(&item.org_id)
+            .bind(&item.call_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Puts a work item back for a later attempt (a transient error), with
+    /// one more attempt counted and a history line.
+    pub async fn retry_later(
+        &self,
+        item: &WorkItem,
+        not_before: Timestamp,
+        history: &HistoryLine,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE sync_work SET not_before = $3, attempts = attempts + 1,
+                lease_owner = NULL, lease_until = NULL
+             WHERE org_id = $1 AND call_id = $2",
+        )
+        .bind(&item.org_id)
+        .bind(&item.call_id)
+        .bind(millis(not_before))
+        .execute(&mut *tx)
+        .await?;
+        insert_history(&mut tx, item, history, &None, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Parks a work item after a failure no automatic retry can fix, and
+    /// writes the error-log entry an admin acts on (R9).
+    pub async fn fail(
+        &self,
+        item: &WorkItem,
+        error: &NewError,
+        now: Timestamp,
+    ) -> anyhow::Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE sync_work SET parked = 1, lease_owner = NULL, lease_until = NULL
+             WHERE org_id = $1 AND call_id = $2 AND generation = $3",
+        )
+        .bind(&item.org_id)
+        .bind(&item.call_id)
+        .bind(item.generation)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE calls SET sync_state = 'failed', updated_at = $3
+             WHERE org_id = $1 AND call_id = $2",
+        )
+        .bind(&item.org_id)
+        .bind(&item.call_id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(
+            "INSERT INTO error_log (org_id, call_id, step, code, message, remedy, occurred_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&item.org_id)
+        .bind(&item.call_id)
+        .bind(&error.step)
+        .bind(&error.code)
+        .bind(&error.message)
+        .bind(&error.remedy)
+        .bind(millis(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        let history = HistoryLine {
+            action: error.step.clone(),
+            outcome: "failed".into(),
+            detail: Some(format!("{}: {}", error.code, error.message)),
+        };
+        insert_history(&mut tx, item, &history, &None, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Writes an error-log entry that does not stop the sync (a note, such
+    /// as an inactive owner replaced by the writer, R7).
+    pub async fn note_error(
+        &self,
+        org_id: &str,
+        call_id: &str,
+        error: &NewError,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO error_log (org_id, call_id, step, code, message, remedy, occurred_at, resolved_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(org_id)
+        .bind(call_id)
+        .bind(&error.step)
+        .bind(&error.code)
+        .bind(&error.message)
+        .bind(&error.remedy)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ----- reading back ------------------------------------------------------
+
+    pub async fn calls(&self, filter: &CallFilter) -> anyhow::Result<Vec<CallRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls
+             WHERE org_id = $1
+               AND ($2 IS NULL OR first_event_at >= $2)
+               AND ($3 IS NULL OR first_event_at < $3)
+               AND ($4 IS NULL OR user_id = $4)
+               AND ($5 IS NULL OR kind = $5)
+               AND ($6 IS NULL OR sync_state = $6)
+             ORDER BY first_event_at DESC, call_id
+             LIMIT $7"
+        ))
+        .bind(&filter.org_id)
+        .bind(filter.since.map(millis))
+        .bind(filter.until.map(millis))
+        .bind(&filter.user_id)
+        .bind(&filter.kind)
+        .bind(&filter.sync_state)
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(CallRow::from_row).collect()
+    }
+
+    pub async fn history(&self, org_id: &str, call_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
+        let rows = sqlx::query(
+            "SELECT at, action, outcome, task_id, detail FROM sync_history
+             WHERE org_id = $1 AND call_id = $2 ORDER BY id",
+        )
+        .bind(org_id)
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(HistoryRow::from_row).collect()
+    }
+
+    pub async fn contacts(&self, org_id: &str, limit: i64) -> anyhow::Result<Vec<ContactRow>> {
+        let rows = sqlx::query(
+            "SELECT number, object, record_id, company, person, updated_at FROM contacts
+             WHERE org_id = $1 ORDER BY updated_at DESC, number LIMIT $2",
+        )
+        .bind(org_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ContactRow::from_row).collect()
+    }
+
+    pub async fn contact(&self, org_id: &str, number: &str) -> anyhow::Result<Option<ContactRow>> {
+        let row = sqlx::query(
+            "SELECT number, object, record_id, company, person, updated_at FROM contacts
+             WHERE org_id = $1 AND number = $2",
+        )
+        .bind(org_id)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| ContactRow::from_row(&r)).transpose()
+    }
+
+    /// Error-log entries, newest first; `open_only` leaves out resolved ones.
+    pub async fn errors(
+        &self,
+        org_id: &str,
+        open_only: bool,
+        limit: i64,
+    ) -> anyhow::Result<Vec<ErrorRow>> {
+        let rows = sqlx::query(
+            "SELECT id, org_id, call_id, step, code, message, remedy, occurred_at, resolved_at
+             FROM error_log WHERE org_id = $1 AND ($2 = 0 OR resolved_at IS NULL)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(org_id)
+        .bind(i64::from(open_only))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ErrorRow::from_row).collect()
+    }
+
+    pub async fn error(&self, org_id: &str, id: i64) -> anyhow::Result<Option<ErrorRow>> {
+        let row = sqlx::query(
+            "SELECT id, org_id, call_id, step, code, message, remedy, occurred_at, resolved_at
+             FROM error_log WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| ErrorRow::from_row(&r)).transpose()
+    }
+
+    /// Retries the call behind an error-log entry: marks the entry (and every
+    /// open entry of the same call) resolved and re-arms the call's sync.
+    /// Returns false when no such entry exists in this organisation.
+    pub async fn retry_error(&self, org_id: &str, id: i64, now: Timestamp) -> anyhow::Result<bool> {
+        let Some(entry) = self.error(org_id, id).await? else {
+            return Ok(false);
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE error_log SET resolved_at = $3
+             WHERE org_id = $1 AND call_id = $2 AND resolved_at IS NULL",
+        )
+        .bind(org_id)
+        .bind(&entry.call_id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE calls SET sync_state = 'pending', updated_at = $3
+             WHERE org_id = $1 AND call_id = $2",
+        )
+        .bind(org_id)
+        .bind(&entry.call_id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        self.enqueue_in(&mut tx, org_id, &entry.call_id, now)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+const CALL_COLUMNS: &str = "org_id, call_id, user_id, kind, customer_number, first_event_at, \
+     updated_at, sync_state, task_id, written, linked, create_attempted_at";
+
+async fn insert_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    item: &WorkItem,
+    line: &HistoryLine,
+    task_id: &Option<String>,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO sync_history (org_id, call_id, at, action, outcome, task_id, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&item.org_id)
+    .bind(&item.call_id)
+    .bind(millis(now))
+    .bind(&line.action)
+    .bind(&line.outcome)
+    .bind(task_id)
+    .bind(&line.detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

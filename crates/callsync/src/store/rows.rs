@@ -1,0 +1,356 @@
+//! The plain values the store takes and gives back, and their decoding from
+//! rows. They hold JSON as text: the store keeps what the service hands it
+//! and does not interpret the rules' types.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use super::timestamp;
+
+/// A new organisation.
+#[derive(Debug, Clone)]
+pub struct NewOrg {
+    pub id: String,
+    pub name: String,
+    /// The HMAC key the phone system signs its events with.
+    pub signing_secret: String,
+    pub settings_json: String,
+    /// How to reach the organisation's Salesforce (JSON), if connected yet.
+    pub salesforce_json: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub signing_secret: String,
+    pub settings_json: String,
+    pub salesforce_json: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl OrgRow {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<OrgRow> {
+        Ok(OrgRow {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            signing_secret: r.try_get("signing_secret")?,
+            settings_json: r.try_get("settings")?,
+            salesforce_json: r.try_get("salesforce")?,
+            created_at: timestamp(r.try_get("created_at")?),
+        })
+    }
+}
+
+/// A callsync user (an agent of the phone system) and the Salesforce user
+/// their Tasks are written as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRow {
+    #[serde(skip)]
+    pub org_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub sf_username: Option<String>,
+}
+
+impl UserRow {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<UserRow> {
+        Ok(UserRow {
+            org_id: r.try_get("org_id")?,
+            user_id: r.try_get("user_id")?,
+            name: r.try_get("name")?,
+            sf_username: r.try_get("sf_username")?,
+        })
+    }
+}
+
+/// An event to store: its identity, the call it belongs to, its own time,
+/// and its JSON as received (after validation).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: String,
+    pub call_id: String,
+    pub occurred_at: Timestamp,
+    pub body_json: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub occurred_at: Timestamp,
+    pub received_at: Timestamp,
+    pub body_json: String,
+}
+
+impl StoredEvent {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<StoredEvent> {
+        Ok(StoredEvent {
+            event_id: r.try_get("event_id")?,
+            occurred_at: timestamp(r.try_get("occurred_at")?),
+            received_at: timestamp(r.try_get("received_at")?),
+            body_json: r.try_get("body")?,
+        })
+    }
+}
+
+/// What one ingest transaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+/// A claimed unit of sync work: one call, at one generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkItem {
+    pub org_id: String,
+    pub call_id: String,
+    /// Bumped by every event for the call; finishing deletes the item only
+    /// if no newer generation arrived while it ran.
+    pub generation: i64,
+    /// Failed attempts so far, for backoff.
+    pub attempts: i64,
+}
+
+impl WorkItem {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<WorkItem> {
+        Ok(WorkItem {
+            org_id: r.try_get("org_id")?,
+            call_id: r.try_get("call_id")?,
+            generation: r.try_get("generation")?,
+            attempts: r.try_get("attempts")?,
+        })
+    }
+}
+
+/// Where a call stands with Salesforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// Work is queued.
+    Pending,
+    /// Waiting for the event that makes the Task due (e.g. `ended`).
+    Waiting,
+    /// Salesforce holds what the rules say it should.
+    Synced,
+    /// Never synced (an extension call, R2; a voicemail at `call_start`).
+    Never,
+    /// Failed; see the error log.
+    Failed,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Pending => "pending",
+            SyncState::Waiting => "waiting",
+            SyncState::Synced => "synced",
+            SyncState::Never => "never",
+            SyncState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SyncState> {
+        Some(match text {
+            "pending" => SyncState::Pending,
+            "waiting" => SyncState::Waiting,
+            "synced" => SyncState::Synced,
+            "never" => SyncState::Never,
+            "failed" => SyncState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// The call's summary as the worker last folded it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallSummary {
+    pub user_id: Option<String>,
+    pub kind: Option<String>,
+    pub customer_number: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactEntry {
+    /// The customer number in normal form (E.164, or its digits, R3.6).
+    pub number: String,
+    pub object: Option<String>,
+    pub record_id: Option<String>,
+    pub company: Option<String>,
+    pub person: Option<String>,
+}
+
+/// A line of a call's sync history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryLine {
+    pub action: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// The result of a sync step the worker completed.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub summary: CallSummary,
+    pub sync_state: SyncState,
+    pub task_id: Option<String>,
+    /// The owned Task fields as last sent (JSON), to send only changes.
+    pub written_json: Option<String>,
+    /// The record the call is linked to (JSON), kept so updates never
+    /// re-match.
+    pub linked_json: Option<String>,
+    pub contact: Option<ContactEntry>,
+    pub history: Option<HistoryLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRow {
+    pub org_id: String,
+    pub call_id: String,
+    pub summary: CallSummary,
+    pub first_event_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub sync_state: SyncState,
+    pub task_id: Option<String>,
+    pub written_json: Option<String>,
+    pub linked_json: Option<String>,
+    pub create_attempted_at: Option<Timestamp>,
+}
+
+impl CallRow {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<CallRow> {
+        let state: String = r.try_get("sync_state")?;
+        Ok(CallRow {
+            org_id: r.try_get("org_id")?,
+            call_id: r.try_get("call_id")?,
+            summary: CallSummary {
+                user_id: r.try_get("user_id")?,
+                kind: r.try_get("kind")?,
+                customer_number: r.try_get("customer_number")?,
+            },
+            first_event_at: timestamp(r.try_get("first_event_at")?),
+            updated_at: timestamp(r.try_get("updated_at")?),
+            sync_state: SyncState::parse(&state)
+                .ok_or_else(|| anyhow::anyhow!("unknown sync state {state:?} in the store"))?,
+            task_id: r.try_get("task_id")?,
+            written_json: r.try_get("written")?,
+            linked_json: r.try_get("linked")?,
+            create_attempted_at: r
+                .try_get::<Option<i64>, _>("create_attempted_at")?
+                .map(timestamp),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    pub at: Timestamp,
+    pub action: String,
+    pub outcome: String,
+    pub task_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl HistoryRow {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<HistoryRow> {
+        Ok(HistoryRow {
+            at: timestamp(r.try_get("at")?),
+            action: r.try_get("action")?,
+            outcome: r.try_get("outcome")?,
+            task_id: r.try_get("task_id")?,
+            detail: r.try_get("detail")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactRow {
+    #[serde(flatten)]
+    pub entry: ContactEntry,
+    pub updated_at: Timestamp,
+}
+
+impl ContactRow {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<ContactRow> {
+        Ok(ContactRow {
+            entry: ContactEntry {
+                number: r.try_get("number")?,
+                object: r.try_get("object")?,
+                record_id: r.try_get("record_id")?,
+                company: r.try_get("company")?,
+                person: r.try_get("person")?,
+            },
+            updated_at: timestamp(r.try_get("updated_at")?),
+        })
+    }
+}
+
+/// An error-log entry to write (R9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewError {
+    /// Which step failed: `match`, `create_task`, `update_task`, `auth`…
+    pub step: String,
+    /// Salesforce's error code, or callsync's own for its own failures.
+    pub code: String,
+    pub message: String,
+    /// What a person should do, in plain words.
+    pub remedy: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorRow {
+    pub id: i64,
+    #[serde(skip)]
+    pub org_id: String,
+    pub call_id: String,
+    pub step: String,
+    pub code: String,
+    pub message: String,
+    pub remedy: String,
+    pub occurred_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+}
+
+impl ErrorRow {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<ErrorRow> {
+        Ok(ErrorRow {
+            id: r.try_get("id")?,
+            org_id: r.try_get("org_id")?,
+            call_id: r.try_get("call_id")?,
+            step: r.try_get("step")?,
+            code: r.try_get("code")?,
+            message: r.try_get("message")?,
+            remedy: r.try_get("remedy")?,
+            occurred_at: timestamp(r.try_get("occurred_at")?),
+            resolved_at: r.try_get::<Option<i64>, _>("resolved_at")?.map(timestamp),
+        })
+    }
+}
+
+/// Which calls to list.
+#[derive(Debug, Clone)]
+pub struct CallFilter {
+    pub org_id: String,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub user_id: Option<String>,
+    pub kind: Option<String>,
+    pub sync_state: Option<String>,
+    pub limit: i64,
+}
+
+impl CallFilter {
+    pub fn for_org(org_id: &str) -> CallFilter {
+        CallFilter {
+            org_id: org_id.to_owned(),
+            since: None,
+            until: None,
+            user_id: None,
+            kind: None,
+            sync_state: None,
+            limit: 100,
+        }
+    }
+}

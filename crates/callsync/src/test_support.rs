@@ -1,0 +1,139 @@
+//! Fresh databases for tests: a SQLite file in a temporary folder, or a new
+//! database on the PostgreSQL server named by `CALLSYNC_TEST_POSTGRES_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped again
+//! when the test ends. Used by this crate's unit and integration tests;
+//! hidden from the documentation.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::Connection as _;
+
+use crate::store::Store;
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database that exists for one test. Keep it alive as long as the store.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir), // held so the folder lives as long as the database
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A new SQLite database file.
+    pub fn sqlite() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("a temporary folder for the test database");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("callsync.sqlite").display()
+        );
+        TestDatabase {
+            url,
+            kind: Kind::Sqlite(dir),
+        }
+    }
+
+    /// A new PostgreSQL database, or `None` (after saying why) when no server
+    /// answers. With `CALLSYNC_REQUIRE_ALL=1` (CI), no server is a failure.
+    pub async fn postgres() -> Option<TestDatabase> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let admin_url = std::env::var("CALLSYNC_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(conn) => conn,
+            Err(error) => {
+                let why = format!("no PostgreSQL server at {admin_url}: {error}");
+                if std::env::var("CALLSYNC_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+                    panic!(
+                        "PostgreSQL tests are required here (CALLSYNC_REQUIRE_ALL=1), but {why}"
+                    );
+                }
+                eprintln!("skipped: the PostgreSQL variant of this test, because {why}");
+                return None;
+            }
+        };
+        let name = format!(
+            "callsync_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("CALLSYNC_TEST_POSTGRES_URL must name a database: {admin_url}"),
+        };
+        Some(TestDatabase {
+            url,
+            kind: Kind::Postgres { admin_url, name },
+        })
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Kind::Postgres { admin_url, name } = &self.kind {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime, which cannot block on
+            // itself: drop the database from a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async move {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Runs an async test body once on SQLite and once on PostgreSQL (when a
+/// server answers), each on a fresh database.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident: &TestDatabase) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body($db: &$crate::test_support::TestDatabase) $body
+
+            #[tokio::test]
+            async fn on_sqlite() {
+                let db = $crate::test_support::TestDatabase::sqlite();
+                body(&db).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                if let Some(db) = $crate::test_support::TestDatabase::postgres().await {
+                    body(&db).await;
+                }
+            }
+        }
+    };
+}
