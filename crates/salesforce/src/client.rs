@@ -48,6 +48,9 @@ pub struct ClientConfig {
     /// Sent as `Sforce-Call-Options: client=<client_name>`, so an org's admin
     /// can see which integration made a call.
     pub client_name: String,
+    /// An extra CA certificate (PEM) to trust besides the built-in roots,
+    /// e.g. a local sandbox's self-signed certificate or a company proxy's CA.
+    pub extra_root_certificate_pem: Option<String>,
 }
 
 impl ClientConfig {
@@ -60,6 +63,7 @@ impl ClientConfig {
             auth,
             timeout: Duration::from_secs(30),
             client_name: "callsync".to_owned(),
+            extra_root_certificate_pem: None,
         }
     }
 }
@@ -197,7 +201,14 @@ struct Answer {
 impl Client {
     /// Builds a client. Fails only if the HTTP stack cannot be set up.
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &config.extra_root_certificate_pem {
+            let certificate = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
+                Error::invalid(format!("the extra root certificate is not PEM: {e}"))
+            })?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .gzip(true)
