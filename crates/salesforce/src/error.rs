@@ -273,8 +273,7 @@ impl Error {
         self.api_errors().first().map(|e| e.code.as_str())
     }
 
-    /// True when the error came from the wire and Salesforce's answer is
-    /// unknown; the same as `kind() == OutcomeUnknown` for writes.
+    /// True when the request timed out (see [`ClientConfig::timeout`](crate::ClientConfig::timeout)).
     pub fn is_timeout(&self) -> bool {
         matches!(&*self.repr, Repr::Transport { source, .. } if source.is_timeout())
     }

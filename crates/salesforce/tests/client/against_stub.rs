@@ -5,7 +5,6 @@
 //! The fixtures restate facts of real Salesforce answers (status, body shape,
 //! headers); each says where the fact was recorded. "nodejs mappings" means
 //! the WireMock recordings in forcedotcom/sf-fx-runtime-nodejs, `mappings/`.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1138,7 +1137,7 @@ async fn the_jwt_flow_gets_one_signed_token_per_user() {
                 "urn:ietf:params:oauth:grant-type:jwt-bearer"
             );
             let key = jsonwebtoken::DecodingKey::from_rsa_pem(include_bytes!(
-                "fixtures/test-only-rsa-public-key.pem"
+                "../fixtures/test-only-rsa-public-key.pem"
             ))
             .unwrap();
             let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
@@ -1167,7 +1166,7 @@ async fn the_jwt_flow_gets_one_signed_token_per_user() {
         Auth::JwtBearer {
             consumer_key: "consumer-key".to_owned(),
             private_key_pem: SecretString::from(include_str!(
-                "fixtures/test-only-rsa-private-key.pem"
+                "../fixtures/test-only-rsa-private-key.pem"
             )),
             audience: None,
         },

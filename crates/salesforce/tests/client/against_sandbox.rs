@@ -9,7 +9,6 @@
 //! `.credentials()`, `.org()`); the fault-injection calls are gathered in
 //! `mod faults` below, the one place to adapt once the sandbox's fault API
 //! exists.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
 
 use futures_util::TryStreamExt as _;
 use salesforce::{
