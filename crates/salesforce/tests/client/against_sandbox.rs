@@ -19,33 +19,40 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sf_sandbox::{Sandbox, SandboxConfig};
 
-/// The sandbox's fault injection, in one place.
+/// The sandbox's fault injection, in one place: each helper scripts the
+/// fault for the next API request (`sf_sandbox::faults::Faults::push_script`,
+/// as drafted in the sandbox's working tree when this was written).
 mod faults {
     use sf_sandbox::Sandbox;
+    use sf_sandbox::faults::Fault;
+
+    fn next(sandbox: &Sandbox, fault: Fault) {
+        sandbox.faults().push_script([Some(fault)]);
+    }
 
     /// The next write answers `400 UNABLE_TO_LOCK_ROW`.
     pub async fn lock_next_write(sandbox: &Sandbox) {
-        sandbox.faults().lock_row_next(1);
+        next(sandbox, Fault::UnableToLockRow);
     }
 
     /// The next request answers 503.
     pub async fn unavailable_next(sandbox: &Sandbox) {
-        sandbox.faults().status_next(503, 1);
+        next(sandbox, Fault::ServiceUnavailable);
     }
 
     /// The next write commits, then the connection is dropped without an answer.
     pub async fn drop_after_commit_next(sandbox: &Sandbox) {
-        sandbox.faults().drop_after_commit_next(1);
+        next(sandbox, Fault::DropAfterCommit);
     }
 
-    /// The daily API budget is used up.
+    /// The next request finds the daily API budget used up.
     pub async fn exhaust_daily_limit(sandbox: &Sandbox) {
-        sandbox.faults().exhaust_daily_limit();
+        next(sandbox, Fault::RequestLimitExceeded);
     }
 
-    /// Every token issued so far stops working.
+    /// The caller's session expires at the next request.
     pub async fn expire_all_tokens(sandbox: &Sandbox) {
-        sandbox.faults().expire_all_sessions();
+        next(sandbox, Fault::ExpireSession);
     }
 }
 
