@@ -364,6 +364,14 @@ impl Call {
             })
     }
 
+    /// Whether the call's opening event (`dialing` or `ringing`) has arrived. It carries what
+    /// describes the whole call (`predictive`, `click_to_call`), so the Task waits for it.
+    pub fn has_opening_event(&self) -> bool {
+        self.events
+            .iter()
+            .any(|event| matches!(event.body, EventBody::Dialing | EventBody::Ringing))
+    }
+
     /// Whether a person talked with the customer: an `answered` event, or an end whose outcome
     /// is `answered` (the `answered` event may still be on its way).
     pub fn was_answered(&self) -> bool {
@@ -373,10 +381,21 @@ impl Call {
                 .is_some_and(|end| end.outcome == EndOutcome::Answered)
     }
 
-    /// Whether an agent talked on a predictive call (R8): it was answered with an agent on it.
-    /// A customer who answered while no agent was free does not count.
+    /// Whether an agent talked on a predictive call (R8): an `answered` event, or an `ended`
+    /// event with outcome `answered`, names the agent. A customer who answered while no agent
+    /// was free does not count, whoever later saved a memo on the call.
     pub fn predictive_agent_talked(&self) -> bool {
-        self.was_answered() && self.user().is_some()
+        self.events.iter().any(|event| {
+            event.user.is_some()
+                && matches!(
+                    event.body,
+                    EventBody::Answered
+                        | EventBody::Ended {
+                            outcome: EndOutcome::Answered,
+                            ..
+                        }
+                )
+        })
     }
 
     /// The call kind (R2, R8), or `None` while the events so far do not decide it (say, only

@@ -108,6 +108,8 @@ pub struct PhoneNumber {
     key: PhoneKey,
     extension: Option<String>,
     number_type: Option<NumberType>,
+    /// The default region it was read with; CRM spellings are read with the same one.
+    region: PhoneRegion,
 }
 
 /// What kind of line a valid number is, as libphonenumber classifies it.
@@ -182,6 +184,7 @@ impl PhoneNumber {
                     .clone()
                     .filter(|extension| !extension.is_empty()),
                 number_type: Some(NumberType::from_library(parsed.get_type())),
+                region,
             });
         }
         let digits: String = cleaned.chars().filter(char::is_ascii_digit).collect();
@@ -193,6 +196,7 @@ impl PhoneNumber {
             key: PhoneKey::Digits(digits),
             extension: None,
             number_type: None,
+            region,
         })
     }
 
@@ -234,11 +238,18 @@ impl PhoneNumber {
     /// (SOQL compares strings exactly). Valid numbers give their E.164, international and
     /// national forms with the usual separators; others give the input and its digits.
     /// Spellings outside this list (full-width digits, odd spacing) are found only through a
-    /// phone index built with [`PhoneNumber::parse`].
+    /// phone index built with [`PhoneNumber::parse`]. Every variant reads back, with the same
+    /// default region, as this very number, so no variant can find a record that
+    /// [`crate::matching::choose_record`] would then reject.
     pub fn search_variants(&self) -> Vec<String> {
         let mut variants = Vec::new();
+        let region = self.region;
+        let key = self.key.clone();
         let mut push = |variant: String| {
-            if !variant.is_empty() && !variants.contains(&variant) {
+            if !variant.is_empty()
+                && !variants.contains(&variant)
+                && PhoneNumber::parse(&variant, region).is_ok_and(|again| again.key == key)
+            {
                 variants.push(variant);
             }
         };
@@ -277,7 +288,11 @@ impl PhoneNumber {
                     if rest.len() == 2 {
                         push(format!("{}({}){}", first[0], rest[0], rest[1]));
                     }
-                    push(format!("{country}-{}", groups.join("-")));
+                    // `1-650-253-0000`: only where the national form has no trunk prefix;
+                    // `81-03-…` is no one's spelling.
+                    if !groups[0].starts_with('0') {
+                        push(format!("{country}-{}", groups.join("-")));
+                    }
                 }
             }
             PhoneKey::Digits(digits) => {

@@ -5,7 +5,7 @@
 //! wrote; the answer depends only on the folded call, so late, repeated or reordered events
 //! lead to the same Task, written once (R10 "Ordering").
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::call::{Call, CallKind};
@@ -37,8 +37,34 @@ pub enum CreationDue {
     Now,
 }
 
+/// How long an ended call whose opening event never arrived waits for it before its Task is
+/// created anyway (see [`creation_due`]).
+pub const OPENING_EVENT_GRACE: SignedDuration = SignedDuration::from_mins(5);
+
 /// The R10 table "When the Task is created", for both timings.
-pub fn creation_due(call: &Call, settings: &Settings) -> CreationDue {
+///
+/// One addition keeps late events from changing what was already written: the opening event
+/// (`dialing`/`ringing`) carries the call's `predictive` and `click_to_call` markers, so a
+/// Task that is due waits for it; an ended call stops waiting [`OPENING_EVENT_GRACE`] after
+/// its end (`now` is the service's clock), so a lost opening event never loses the call.
+pub fn creation_due(call: &Call, settings: &Settings, now: Timestamp) -> CreationDue {
+    match table_creation_due(call, settings) {
+        CreationDue::Now if !call.has_opening_event() => {
+            let waited_enough = call
+                .end()
+                .and_then(|end| end.at.checked_add(OPENING_EVENT_GRACE).ok())
+                .is_some_and(|deadline| now >= deadline);
+            if waited_enough {
+                CreationDue::Now
+            } else {
+                CreationDue::Wait
+            }
+        }
+        due => due,
+    }
+}
+
+fn table_creation_due(call: &Call, settings: &Settings) -> CreationDue {
     let ended = call.end().is_some();
     let at_end = if ended {
         CreationDue::Now
@@ -153,7 +179,7 @@ pub fn next_action(
     now: Timestamp,
 ) -> Action {
     match written {
-        WrittenTask::NotCreated => match creation_due(call, settings) {
+        WrittenTask::NotCreated => match creation_due(call, settings, now) {
             CreationDue::Wait => Action::Wait,
             CreationDue::Never(reason) => Action::Never(reason),
             CreationDue::Now => match task_fields(call, settings, context, now) {
