@@ -231,33 +231,26 @@ impl Call {
     }
 
     /// The callsync user who handled the call: whoever answered it, otherwise the last user
-    /// named by a call-progress event, otherwise by any event; `None` when nobody did (R7).
+    /// named by a call-progress event (dialing, ringing, transferred, ended); `None` when
+    /// nobody did (R7). Whoever saved a memo later did not handle the call.
     pub fn user(&self) -> Option<&UserId> {
         let answered_by = self
             .events
             .iter()
             .filter(|event| matches!(event.body, EventBody::Answered))
             .find_map(|event| event.user.as_ref());
-        let progress = |event: &&Event| {
-            !matches!(
-                event.body,
-                EventBody::MemoSaved { .. } | EventBody::AnalysisCompleted { .. }
-            )
-        };
-        answered_by
-            .or_else(|| {
-                self.events
-                    .iter()
-                    .rev()
-                    .filter(progress)
-                    .find_map(|event| event.user.as_ref())
-            })
-            .or_else(|| {
-                self.events
-                    .iter()
-                    .rev()
-                    .find_map(|event| event.user.as_ref())
-            })
+        answered_by.or_else(|| {
+            self.events
+                .iter()
+                .rev()
+                .filter(|event| {
+                    !matches!(
+                        event.body,
+                        EventBody::MemoSaved { .. } | EventBody::AnalysisCompleted { .. }
+                    )
+                })
+                .find_map(|event| event.user.as_ref())
+        })
     }
 
     /// The user's own number, as first reported.

@@ -45,10 +45,12 @@ pub struct Event {
     /// when the caller withheld their number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_number: Option<String>,
-    /// Present when the call was dialled from a Salesforce record (R3.1).
+    /// Present when the call was dialled from a Salesforce record (R3.1). Like `predictive`,
+    /// it describes the whole call: send it at least on the opening `dialing`/`ringing`
+    /// event, which the Task waits for ([`crate::sync::creation_due`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub click_to_call: Option<ClickToCall>,
-    /// Present when an auto-dialler placed the call (R8).
+    /// Present when an auto-dialler placed the call (R8); at least on the opening event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predictive: Option<PredictiveMarker>,
     /// What happened.

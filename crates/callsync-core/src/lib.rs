@@ -23,6 +23,61 @@
 //! service; the errors here ([`event::EventError`], [`settings::SettingsProblem`]) name the
 //! field at fault so its entries can say what to fix.
 
+//! # How the service drives it
+//!
+//! ```
+//! use callsync_core::call::Call;
+//! use callsync_core::contact::ContactEntry;
+//! use callsync_core::event::Event;
+//! use callsync_core::ids::SalesforceId;
+//! use callsync_core::matching::choose_record;
+//! use callsync_core::owner::{OwnerInputs, choose_owner};
+//! use callsync_core::settings::Settings;
+//! use callsync_core::sync::{Action, CreationDue, WrittenTask, creation_due, next_action};
+//! use callsync_core::task::TaskContext;
+//!
+//! let settings = Settings::default(); // validated when the admin saved it
+//! let now: jiff::Timestamp = "2024-01-31T00:32:00Z".parse().unwrap();
+//! let event = |json: &str| Event::from_json(json).unwrap(); // an Err names the field: answer 400
+//! let mut call = Call::fold(&[event(
+//!     r#"{"id":"e1","org":"acme","call_id":"c-1","user":"u-1","occurred_at":"2024-01-31T00:30:00Z",
+//!        "direction":"outbound","customer_number":"03-1234-5678","type":"dialing"}"#,
+//! )])
+//! .unwrap();
+//! call.apply(event(
+//!     r#"{"id":"e2","org":"acme","call_id":"c-1","user":"u-1","occurred_at":"2024-01-31T00:31:00Z",
+//!        "direction":"outbound","type":"ended","talk_seconds":0,"outcome":"no_answer"}"#,
+//! ))
+//! .unwrap();
+//!
+//! let written = WrittenTask::NotCreated; // from the store
+//! // Only a Task about to be created needs a record and an owner: search Salesforce then.
+//! let mut context = TaskContext::default();
+//! if matches!(written, WrittenTask::NotCreated)
+//!     && creation_due(&call, &settings, now) == CreationDue::Now
+//! {
+//!     // Candidates come from SOQL on `phone_search_variants` (or the local phone index).
+//!     let found = choose_record(&call, &[], settings.region());
+//!     let _entry = ContactEntry::from_match(call.customer_number(), found.as_ref());
+//!     let inputs = OwnerInputs {
+//!         handler_user: Some(SalesforceId::parse("005000000000001").unwrap()),
+//!         ..OwnerInputs::default()
+//!     };
+//!     context.owner = choose_owner(&call, &settings, &inputs).owner;
+//!     context.record = found;
+//! }
+//! match next_action(&call, &settings, &written, &context, now) {
+//!     Action::Create(fields) => {
+//!         assert_eq!(fields.get("Subject").unwrap(), "発信(不在)");
+//!         // POST fields.to_json(); then store
+//!         let task_id = SalesforceId::parse("00T000000000001").unwrap();
+//!         let _written = written.after_write(task_id, &fields, &call);
+//!     }
+//!     Action::Update(_fields) => { /* PATCH the Task, then `after_write` */ }
+//!     Action::Wait | Action::UpToDate | Action::Never(_) => {}
+//! }
+//! ```
+
 pub mod call;
 pub mod contact;
 pub mod event;

@@ -213,6 +213,26 @@ mod tests {
     }
 
     #[test]
+    fn r7_a_memo_saved_later_does_not_make_its_author_the_handler() {
+        let mut s = Script::new(Direction::Inbound);
+        s.user = None;
+        let ringing = s.event(0, EventBody::Ringing);
+        let missed = s.event(30, ended(0, EndOutcome::NoAnswer));
+        s.user = Some("u-9");
+        let memo = s.event(
+            600,
+            EventBody::MemoSaved {
+                values: vec!["折り返し".into()],
+                note: None,
+            },
+        );
+        let call = Call::fold(&[ringing, missed, memo]).unwrap();
+        assert_eq!(call.user(), None);
+        let decision = choose_owner(&call, &settings(OwnerRule::Handler), &inputs());
+        assert_eq!(decision.owner, Some(id(DEFAULT)));
+    }
+
+    #[test]
     fn r7_an_inactive_owner_falls_back_to_the_writer_and_is_reported() {
         let with_inactive = OwnerInputs {
             inactive_users: vec![id(FIXED)],

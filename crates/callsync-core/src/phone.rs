@@ -401,6 +401,8 @@ fn clean(input: &str) -> String {
     let mut text = normalised
         .replace("(代表)", " ")
         .replace("(代)", " ")
+        .replace("内線番号", "内線")
+        .replace("内線:", "内線")
         .replace("内線", " ext. ");
     loop {
         let trimmed = text.trim_start();
