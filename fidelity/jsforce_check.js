@@ -1,0 +1,115 @@
+// Fidelity check: unmodified jsforce against sf-sandbox.
+//
+// Run by crates/sf-sandbox/tests/fidelity.rs with NODE_PATH pointing at the jsforce the
+// project's set-up installs. Environment: SANDBOX_URL (login and instance URL),
+// SANDBOX_USERNAME, SANDBOX_PASSWORD, SANDBOX_TOKEN, SANDBOX_CLIENT_ID,
+// SANDBOX_CLIENT_SECRET. Logs in both ways jsforce offers (SOAP `login`, and the OAuth
+// password flow when a client id and secret are given), then exercises query with paging,
+// search, describe, create, update, upsert, collections, limits and an error case.
+'use strict';
+
+const jsforce = require('jsforce');
+
+const url = process.env.SANDBOX_URL.replace(/\/$/, '');
+const username = process.env.SANDBOX_USERNAME;
+const password = process.env.SANDBOX_PASSWORD + process.env.SANDBOX_TOKEN;
+const version = '59.0';
+
+function check(condition, what) {
+  if (!condition) {
+    console.error(`FAIL: ${what}`);
+    process.exit(1);
+  }
+  console.log(`ok: ${what}`);
+}
+
+async function main() {
+  // SOAP login (jsforce's default without OAuth client settings).
+  const conn = new jsforce.Connection({ loginUrl: url, version });
+  const info = await conn.login(username, password);
+  check(info.id && info.organizationId, 'SOAP login answers user and org ids');
+  check(conn.instanceUrl === url, 'the instance URL is the sandbox');
+
+  // OAuth password flow.
+  const oauthConn = new jsforce.Connection({
+    oauth2: { loginUrl: url, clientId: process.env.SANDBOX_CLIENT_ID, clientSecret: process.env.SANDBOX_CLIENT_SECRET },
+    version,
+  });
+  const oauthInfo = await oauthConn.login(username, password);
+  check(oauthInfo.id === info.id, 'the OAuth password flow logs in the same user');
+
+  // describe
+  const describe = await conn.sobject('Task').describe();
+  const names = describe.fields.map((field) => field.name);
+  check(['CallObject', 'CallType', 'CallDurationInSeconds', 'WhoId'].every((name) => names.includes(name)), 'Task describe lists call fields');
+  const global = await conn.describeGlobal();
+  check(global.sobjects.some((object) => object.name === 'Lead'), 'global describe lists Lead');
+
+  // create, update, retrieve
+  const created = await conn.sobject('Contact').create({ LastName: 'Suzuki', FirstName: 'Ichiro', MobilePhone: '090-9876-5432' });
+  check(created.success && created.id.startsWith('003'), 'create answers success');
+  await conn.sobject('Contact').update({ Id: created.id, Title: 'Manager' });
+  const fetched = await conn.sobject('Contact').retrieve(created.id);
+  check(fetched.Title === 'Manager', 'update is visible on retrieve');
+
+  // upsert by external id
+  const added = await fetch(`${url}/__sandbox/custom-fields`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ object: 'Contact', name: 'CallsyncKey__c', label: 'Callsync Key', kind: { ExternalIdText: { length: 64 } } }),
+  });
+  check(added.ok, 'the sandbox takes a custom external-id field');
+  const firstUpsert = await conn.sobject('Contact').upsert({ LastName: 'Kato', CallsyncKey__c: 'js-1' }, 'CallsyncKey__c');
+  check(firstUpsert.success && firstUpsert.created === true, 'upsert creates');
+  const secondUpsert = await conn.sobject('Contact').upsert({ LastName: 'Kato', Title: 'CTO', CallsyncKey__c: 'js-1' }, 'CallsyncKey__c');
+  check(secondUpsert.success && secondUpsert.created === false, 'upsert updates');
+
+  // collections: 2,100 accounts, 200 at a time with allOrNone
+  for (let batch = 0; batch < 11; batch += 1) {
+    const size = batch === 10 ? 100 : 200;
+    const records = Array.from({ length: size }, (_, index) => ({ Name: `JS ${batch}-${index}` }));
+    const results = await conn.sobject('Account').create(records, { allOrNone: true });
+    check(results.length === size && results.every((result) => result.success), `collection batch ${batch} created`);
+  }
+  const rolledBack = await conn.sobject('Contact').create([{ LastName: 'Ok' }, { FirstName: 'Bad' }], { allOrNone: true });
+  check(rolledBack.every((result) => !result.success), 'allOrNone rolls back the whole collection');
+
+  // query with paging
+  const first = await conn.query("SELECT Id, Name FROM Account WHERE Name LIKE 'JS %'");
+  check(first.totalSize === 2100 && first.done === false && first.records.length === 2000, 'query answers the first batch of 2,000');
+  const rest = await conn.queryMore(first.nextRecordsUrl);
+  check(rest.done === true && rest.records.length === 100, 'queryMore answers the last 100');
+  const all = await conn.query("SELECT Id FROM Account WHERE Name LIKE 'JS %'").run({ autoFetch: true, maxFetch: 10000 });
+  check(all.records.length === 2100, 'autoFetch gathers all 2,100');
+
+  // search
+  const found = await conn.search('FIND {090-9876-5432} IN PHONE FIELDS RETURNING Contact(Id, Name)');
+  check(found.searchRecords.some((record) => record.Id === created.id), 'SOSL finds the contact by phone');
+
+  // limits and the usage header
+  const limits = await conn.limits();
+  check(limits.DailyApiRequests.Max > limits.DailyApiRequests.Remaining, 'limits count the calls made');
+  check(conn.limitInfo && conn.limitInfo.apiUsage && conn.limitInfo.apiUsage.used > 0, 'jsforce read Sforce-Limit-Info');
+
+  // error case
+  try {
+    await conn.sobject('Contact').create({ FirstName: 'NoLastName' });
+    check(false, 'a contact without LastName is refused');
+  } catch (error) {
+    check(error.errorCode === 'REQUIRED_FIELD_MISSING', 'a missing LastName is REQUIRED_FIELD_MISSING');
+  }
+  try {
+    await conn.query('SELECT Bacon__c FROM Account');
+    check(false, 'an unknown column is refused');
+  } catch (error) {
+    check(error.errorCode === 'INVALID_FIELD', 'an unknown column is INVALID_FIELD');
+  }
+
+  await conn.sobject('Contact').destroy(created.id);
+  console.log('jsforce fidelity: all checks passed');
+}
+
+main().catch((error) => {
+  console.error('FAIL:', error && error.stack ? error.stack : error);
+  process.exit(1);
+});
