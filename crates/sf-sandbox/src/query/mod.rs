@@ -24,6 +24,10 @@ pub mod soql;
 pub mod sosl;
 pub mod source;
 
+#[cfg(test)]
+mod soql_tests;
+#[cfg(test)]
+mod test_org;
 
 pub use error::QueryError;
 pub use soql::{DEFAULT_BATCH_SIZE, QueryCursor, QueryOptions, QueryOutcome, QueryPage};
