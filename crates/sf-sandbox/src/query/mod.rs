@@ -27,6 +27,8 @@ pub mod source;
 #[cfg(test)]
 mod soql_tests;
 #[cfg(test)]
+mod sosl_tests;
+#[cfg(test)]
 mod test_org;
 
 pub use error::QueryError;
