@@ -398,16 +398,24 @@ pub(crate) struct LikePattern {
 
 impl LikePattern {
     fn matches(&self, text: &str) -> bool {
+        // Most stored text is ASCII: compare bytes, lower-cased as they are read, without
+        // allocating (this runs once per row).
+        if text.is_ascii() {
+            return like_matches(&self.pieces, text.len(), |index| {
+                char::from(text.as_bytes()[index].to_ascii_lowercase())
+            });
+        }
         let characters: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
-        like_matches(&self.pieces, &characters)
+        like_matches(&self.pieces, characters.len(), |index| characters[index])
     }
 }
 
-/// Wildcard matching with one backtracking point, linear in practice.
-fn like_matches(pattern: &[LikePiece], text: &[char]) -> bool {
+/// Wildcard matching with one backtracking point, linear in practice. `at(i)` is the i-th
+/// lower-cased character of the text.
+fn like_matches(pattern: &[LikePiece], length: usize, at: impl Fn(usize) -> char) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
+    while t < length {
         match pattern.get(p) {
             Some(LikePiece::AnyRun) => {
                 star = Some((p, t));
@@ -417,7 +425,7 @@ fn like_matches(pattern: &[LikePiece], text: &[char]) -> bool {
                 p += 1;
                 t += 1;
             }
-            Some(LikePiece::Literal(character)) if *character == text[t] => {
+            Some(LikePiece::Literal(character)) if *character == at(t) => {
                 p += 1;
                 t += 1;
             }
