@@ -1,10 +1,18 @@
 //! callsync: turns a phone system's call events into Salesforce Tasks.
 //!
+//! - [`api`]: the HTTP API (ingest, read, admin, health).
+//! - [`cli`]: the command line.
 //! - [`config`]: the typed configuration (defaults, TOML file, `CALLSYNC_*`).
+//! - [`crm`]: what the worker asks of Salesforce (matching, users, Task writes).
 //! - [`ingest`]: signed event ingest.
+//! - [`server`]: `serve`: the API bound to a listener until shutdown.
 //! - [`store`]: the durable store (SQLite or PostgreSQL) with the sync outbox.
+pub mod api;
+pub mod cli;
 pub mod config;
+pub mod crm;
 pub mod ingest;
+pub mod server;
 pub mod store;
 
 #[cfg(any(test, feature = "test-support"))]

@@ -1,0 +1,326 @@
+//! The read and admin endpoints: call history, one call with its events and
+//! sync history, the contact list, the error log and its retry, users and
+//! their Salesforce links, and the organisation. Every query is scoped to
+//! the caller's organisation: no key can see or change another's data.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::{Caller, Scope};
+use super::error::{ApiError, ApiResult, Problem};
+use crate::store::{CallFilter, CallRow, ContactRow, ErrorRow, HistoryRow, SyncState, UserRow};
+
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CallsQuery {
+    /// Calls whose first event is at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Calls whose first event is before this time (RFC 3339).
+    until: Option<String>,
+    user: Option<String>,
+    kind: Option<String>,
+    /// `pending`, `waiting`, `synced`, `never` or `failed`.
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// A call as the API shows it.
+#[derive(Debug, Serialize)]
+pub(super) struct CallView {
+    call_id: String,
+    user_id: Option<String>,
+    kind: Option<String>,
+    customer_number: Option<String>,
+    first_event_at: Timestamp,
+    updated_at: Timestamp,
+    sync_state: SyncState,
+    task_id: Option<String>,
+    linked: Option<Value>,
+}
+
+impl From<CallRow> for CallView {
+    fn from(row: CallRow) -> CallView {
+        CallView {
+            call_id: row.call_id,
+            user_id: row.summary.user_id,
+            kind: row.summary.kind,
+            customer_number: row.summary.customer_number,
+            first_event_at: row.first_event_at,
+            updated_at: row.updated_at,
+            sync_state: row.sync_state,
+            task_id: row.task_id,
+            linked: row
+                .linked_json
+                .and_then(|json| serde_json::from_str(&json).ok()),
+        }
+    }
+}
+
+fn parse_time(field: &str, text: Option<String>, problems: &mut Vec<Problem>) -> Option<Timestamp> {
+    let text = text?;
+    match text.parse::<Timestamp>() {
+        Ok(time) => Some(time),
+        Err(_) => {
+            problems.push(Problem {
+                field: field.to_owned(),
+                message: format!("{text:?} is not an RFC 3339 time such as 2026-11-24T09:00:00Z"),
+            });
+            None
+        }
+    }
+}
+
+fn limit(requested: Option<i64>, problems: &mut Vec<Problem>) -> i64 {
+    match requested {
+        None => 100,
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(n) => {
+            problems.push(Problem {
+                field: "limit".into(),
+                message: format!("{n} is out of range: use 1 to {MAX_LIMIT}"),
+            });
+            100
+        }
+    }
+}
+
+fn refuse_if_any(problems: Vec<Problem>) -> ApiResult<()> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("invalid query parameters", problems))
+    }
+}
+
+pub(super) async fn list_calls(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<CallsQuery>,
+) -> ApiResult<Json<Vec<CallView>>> {
+    caller.require(Scope::Admin)?;
+    let mut problems = Vec::new();
+    let mut filter = CallFilter::for_org(&caller.org_id);
+    filter.since = parse_time("since", query.since, &mut problems);
+    filter.until = parse_time("until", query.until, &mut problems);
+    filter.limit = limit(query.limit, &mut problems);
+    if let Some(state_name) = &query.state {
+        if SyncState::parse(state_name).is_none() {
+            problems.push(Problem {
+                field: "state".into(),
+                message: format!(
+                    "{state_name:?} is not one of pending, waiting, synced, never, failed"
+                ),
+            });
+        }
+    }
+    refuse_if_any(problems)?;
+    filter.user_id = query.user;
+    filter.kind = query.kind;
+    filter.sync_state = query.state;
+    let calls = state.store.calls(&filter).await?;
+    Ok(Json(calls.into_iter().map(CallView::from).collect()))
+}
+
+/// One call with everything callsync knows of it.
+#[derive(Debug, Serialize)]
+pub(super) struct CallDetail {
+    #[serde(flatten)]
+    call: CallView,
+    events: Vec<Value>,
+    contact: Option<ContactRow>,
+    sync_history: Vec<HistoryRow>,
+}
+
+pub(super) async fn get_call(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(call_id): Path<String>,
+) -> ApiResult<Json<CallDetail>> {
+    caller.require(Scope::Admin)?;
+    let call = state
+        .store
+        .call(&caller.org_id, &call_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("call {call_id:?}")))?;
+    let events = state
+        .store
+        .call_events(&caller.org_id, &call_id)
+        .await?
+        .into_iter()
+        .filter_map(|event| serde_json::from_str(&event.body_json).ok())
+        .collect();
+    let contact = match &call.summary.customer_number {
+        Some(number) => state.store.contact(&caller.org_id, number).await?,
+        None => None,
+    };
+    let sync_history = state.store.history(&caller.org_id, &call_id).await?;
+    Ok(Json(CallDetail {
+        call: call.into(),
+        events,
+        contact,
+        sync_history,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LimitQuery {
+    limit: Option<i64>,
+}
+
+pub(super) async fn list_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<LimitQuery>,
+) -> ApiResult<Json<Vec<ContactRow>>> {
+    caller.require(Scope::Admin)?;
+    let mut problems = Vec::new();
+    let limit = limit(query.limit, &mut problems);
+    refuse_if_any(problems)?;
+    Ok(Json(state.store.contacts(&caller.org_id, limit).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ErrorsQuery {
+    /// Only entries not yet resolved (the default).
+    open: Option<bool>,
+    limit: Option<i64>,
+}
+
+pub(super) async fn list_errors(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ErrorsQuery>,
+) -> ApiResult<Json<Vec<ErrorRow>>> {
+    caller.require(Scope::Admin)?;
+    let mut problems = Vec::new();
+    let limit = limit(query.limit, &mut problems);
+    refuse_if_any(problems)?;
+    let open_only = query.open.unwrap_or(true);
+    Ok(Json(
+        state.store.errors(&caller.org_id, open_only, limit).await?,
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Retried {
+    retried: bool,
+    call_id: String,
+}
+
+/// Retries the call behind an error-log entry, once its cause is fixed (R9).
+pub(super) async fn retry_error(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Retried>> {
+    caller.require(Scope::Admin)?;
+    let entry = state
+        .store
+        .error(&caller.org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("error-log entry {id}")))?;
+    state
+        .store
+        .retry_error(&caller.org_id, id, state.now())
+        .await?;
+    Ok(Json(Retried {
+        retried: true,
+        call_id: entry.call_id,
+    }))
+}
+
+pub(super) async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<UserRow>>> {
+    caller.require(Scope::Admin)?;
+    Ok(Json(state.store.users(&caller.org_id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UserLink {
+    name: String,
+    /// The Salesforce username whose credentials write this user's Tasks.
+    sf_username: Option<String>,
+}
+
+/// Creates or changes a user and their link to a Salesforce user.
+pub(super) async fn put_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    Json(link): Json<UserLink>,
+) -> ApiResult<Json<UserRow>> {
+    caller.require(Scope::Admin)?;
+    let mut problems = Vec::new();
+    if user_id.trim().is_empty() || user_id.len() > 255 {
+        problems.push(Problem {
+            field: "user_id".into(),
+            message: "must be 1 to 255 characters".into(),
+        });
+    }
+    if link.name.trim().is_empty() {
+        problems.push(Problem {
+            field: "name".into(),
+            message: "must not be empty".into(),
+        });
+    }
+    if let Some(username) = &link.sf_username {
+        // Salesforce usernames have the form of an email address.
+        if !username.contains('@') || username.len() > 80 {
+            problems.push(Problem {
+                field: "sf_username".into(),
+                message: format!(
+                    "{username:?} is not a Salesforce username (name@domain, at most 80 characters)"
+                ),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid("invalid user", problems));
+    }
+    let user = UserRow {
+        org_id: caller.org_id.clone(),
+        user_id,
+        name: link.name,
+        sf_username: link.sf_username,
+    };
+    state.store.upsert_user(&user).await?;
+    Ok(Json(user))
+}
+
+/// The caller's organisation, without its secrets.
+#[derive(Debug, Serialize)]
+pub(super) struct OrgView {
+    id: String,
+    name: String,
+    created_at: Timestamp,
+    salesforce_connected: bool,
+}
+
+pub(super) async fn get_org(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<OrgView>> {
+    caller.require(Scope::Admin)?;
+    let org = state
+        .store
+        .org(&caller.org_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("organisation".into()))?;
+    Ok(Json(OrgView {
+        id: org.id,
+        name: org.name,
+        created_at: org.created_at,
+        salesforce_connected: org.salesforce_json.is_some(),
+    }))
+}

@@ -1,0 +1,132 @@
+//! `POST /v1/events`: one event or a batch, signed by the organisation's
+//! signing secret. `202 Accepted` means the events and the sync work they
+//! cause are committed; the same event id twice is accepted once (R10).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use callsync_core::event::Event;
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::{Caller, Scope};
+use super::error::{ApiError, ApiResult, Problem};
+use crate::ingest::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::store::{IngestOutcome, NewEvent};
+
+/// The most events one request may carry.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+
+pub(super) async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<IngestOutcome>)> {
+    caller.require(Scope::Ingest)?;
+    let org =
+        state.store.org(&caller.org_id).await?.ok_or_else(|| {
+            ApiError::Forbidden("the API key's organisation no longer exists".into())
+        })?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    signature::verify(
+        org.signing_secret.as_bytes(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        &body,
+        state.now(),
+    )
+    .map_err(|error| ApiError::Unauthorized(error.to_string()))?;
+
+    let events = parse_batch(&body, &caller.org_id)?;
+    let outcome = state
+        .store
+        .ingest(&caller.org_id, &events, state.now())
+        .await?;
+    tracing::info!(
+        org = %caller.org_id,
+        accepted = outcome.accepted,
+        duplicates = outcome.duplicates,
+        "events ingested"
+    );
+    Ok((StatusCode::ACCEPTED, Json(outcome)))
+}
+
+/// Parses one event or an array of events. Every event is checked before
+/// any is stored: a batch is accepted whole or refused whole, with every
+/// problem listed, so a sender can fix and resend it as it is.
+fn parse_batch(body: &[u8], org_id: &str) -> ApiResult<Vec<NewEvent>> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))?;
+    let (values, batched) = match value {
+        Value::Array(values) => (values, true),
+        object @ Value::Object(_) => (vec![object], false),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "body must be one event (a JSON object) or an array of events".into(),
+            ));
+        }
+    };
+    if values.is_empty() {
+        return Err(ApiError::BadRequest("the array of events is empty".into()));
+    }
+    if values.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(ApiError::BadRequest(format!(
+            "{} events in one request; send at most {MAX_EVENTS_PER_REQUEST}",
+            values.len()
+        )));
+    }
+    let mut events = Vec::with_capacity(values.len());
+    let mut problems = Vec::new();
+    for (index, value) in values.into_iter().enumerate() {
+        let location = if batched {
+            format!("[{index}]")
+        } else {
+            String::new()
+        };
+        let raw = value.to_string();
+        match Event::from_value(value) {
+            Ok(event) if event.org.as_str() != org_id => problems.push(Problem {
+                field: locate(&location, "org"),
+                message: format!(
+                    "event {} belongs to organisation {:?}, but the API key is for {:?}",
+                    event.id.as_str(),
+                    event.org.as_str(),
+                    org_id
+                ),
+            }),
+            Ok(event) => events.push(NewEvent {
+                event_id: event.id.as_str().to_owned(),
+                call_id: event.call_id.as_str().to_owned(),
+                occurred_at: event.occurred_at,
+                body_json: raw,
+            }),
+            Err(error) => problems.push(Problem {
+                field: locate(&location, &error.field),
+                message: error.to_string(),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(events)
+    } else {
+        Err(ApiError::invalid(
+            format!(
+                "{} of the events are invalid; none was stored",
+                problems.len()
+            ),
+            problems,
+        ))
+    }
+}
+
+/// `field` of the event at `location` (`[3].customer_number`), or just
+/// `field` for a request of one event.
+fn locate(location: &str, field: &str) -> String {
+    if location.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{location}.{field}")
+    }
+}

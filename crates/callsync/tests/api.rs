@@ -1,0 +1,226 @@
+//! The HTTP API end to end: a real server on port 0 over a fresh database,
+//! spoken to with reqwest as a phone system or an admin would.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
+
+use callsync::api::{AppState, key_hash, new_key};
+use callsync::ingest::signature::sign;
+use callsync::store::{NewOrg, Store};
+use callsync::test_support::TestDatabase;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+/// A running callsync API with one organisation, `acme`.
+struct TestApp {
+    url: String,
+    store: Store,
+    secret: String,
+    ingest_key: String,
+    admin_key: String,
+    http: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    async fn spawn(db: &TestDatabase) -> TestApp {
+        let store = db.store().await;
+        let now = Timestamp::now();
+        let secret = "whsec_test_secret".to_owned();
+        for (id, org_secret) in [("acme", secret.as_str()), ("globex", "whsec_other")] {
+            store
+                .create_org(
+                    &NewOrg {
+                        id: id.into(),
+                        name: id.into(),
+                        signing_secret: org_secret.into(),
+                        settings_json: "{}".into(),
+                        salesforce_json: None,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        let ingest_key = new_key();
+        let admin_key = new_key();
+        store
+            .add_api_key(&key_hash(&ingest_key), "acme", "ingest", "t", now)
+            .await
+            .unwrap();
+        store
+            .add_api_key(&key_hash(&admin_key), "acme", "admin", "t", now)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = AppState::new(store.clone());
+        tokio::spawn(callsync::server::run(listener, state, async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            url,
+            store,
+            secret,
+            ingest_key,
+            admin_key,
+            http: reqwest::Client::new(),
+            _shutdown: tx,
+        }
+    }
+
+    /// Posts `body` signed now with the organisation's secret.
+    async fn post_events(&self, body: &Value) -> reqwest::Response {
+        let body = body.to_string();
+        let ts = Timestamp::now().as_second();
+        self.http
+            .post(format!("{}/v1/events", self.url))
+            .bearer_auth(&self.ingest_key)
+            .header("content-type", "application/json")
+            .header("x-callsync-timestamp", ts.to_string())
+            .header(
+                "x-callsync-signature",
+                sign(self.secret.as_bytes(), ts, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn event(id: &str, call: &str, kind: &str) -> Value {
+    let mut event = json!({
+        "id": id, "org": "acme", "call_id": call, "user": "u1",
+        "occurred_at": "2026-11-24T01:00:00Z", "direction": "outbound",
+        "user_number": "050-1111-2222", "customer_number": "03-1234-5678",
+        "type": kind,
+    });
+    if kind == "ended" {
+        event["talk_seconds"] = json!(42);
+        event["outcome"] = json!("answered");
+    }
+    event
+}
+
+async fn error_of(response: reqwest::Response) -> Value {
+    response.json::<Value>().await.unwrap()["error"].clone()
+}
+
+callsync::on_both_backends! {
+    async fn a_signed_batch_is_accepted_and_stored_once_r10(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        let batch = json!([event("e1", "c1", "dialing"), event("e2", "c1", "ended")]);
+        let first = app.post_events(&batch).await;
+        assert_eq!(first.status(), 202);
+        assert_eq!(first.json::<Value>().await.unwrap(), json!({"accepted": 2, "duplicates": 0}));
+        let again = app.post_events(&batch).await;
+        assert_eq!(again.json::<Value>().await.unwrap(), json!({"accepted": 0, "duplicates": 2}));
+        assert_eq!(app.store.call_events("acme", "c1").await.unwrap().len(), 2);
+        assert_eq!(app.store.queue_depth().await.unwrap(), 1, "one call, one work item");
+    }
+}
+
+callsync::on_both_backends! {
+    async fn unsigned_wrongly_signed_and_stale_requests_are_refused(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        let body = json!(event("e1", "c1", "dialing")).to_string();
+        let url = format!("{}/v1/events", app.url);
+        let now = Timestamp::now().as_second();
+        let cases = [
+            ("unsigned", None, None),
+            ("wrong secret", Some(now), Some(sign(b"not the secret", now, body.as_bytes()))),
+            ("stale", Some(now - 3600), Some(sign(app.secret.as_bytes(), now - 3600, body.as_bytes()))),
+        ];
+        for (case, ts, sig) in cases {
+            let mut request = app.http.post(&url).bearer_auth(&app.ingest_key).body(body.clone());
+            if let Some(ts) = ts {
+                request = request.header("x-callsync-timestamp", ts.to_string());
+            }
+            if let Some(sig) = sig {
+                request = request.header("x-callsync-signature", sig);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{case}");
+            let error = error_of(response).await;
+            assert!(!error["message"].as_str().unwrap().contains(&app.secret), "{case}: no secret in errors");
+        }
+        assert!(app.store.call_events("acme", "c1").await.unwrap().is_empty(), "nothing stored");
+    }
+}
+
+callsync::on_both_backends! {
+    async fn an_invalid_event_is_refused_naming_the_event_and_field_and_nothing_is_stored(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        let mut broken = event("e2", "c1", "ended");
+        broken.as_object_mut().unwrap().remove("talk_seconds");
+        let mut alien = event("e3", "c1", "teleported");
+        alien["org"] = json!("acme");
+        let response = app.post_events(&json!([event("e1", "c1", "dialing"), broken, alien])).await;
+        assert_eq!(response.status(), 422);
+        let error = error_of(response).await;
+        let fields: Vec<&str> = error["details"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["[1].talk_seconds", "[2].type"]);
+        assert!(error["details"][1]["message"].as_str().unwrap().contains("teleported"));
+        assert!(app.store.call_events("acme", "c1").await.unwrap().is_empty(), "a batch is all or nothing");
+    }
+}
+
+callsync::on_both_backends! {
+    async fn keys_are_checked_for_scope_and_organisation(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        let body = json!(event("e1", "c1", "dialing")).to_string();
+        let ts = Timestamp::now().as_second();
+        let signed = |key: &str| {
+            app.http
+                .post(format!("{}/v1/events", app.url))
+                .bearer_auth(key)
+                .header("x-callsync-timestamp", ts.to_string())
+                .header("x-callsync-signature", sign(app.secret.as_bytes(), ts, body.as_bytes()))
+                .body(body.clone())
+        };
+        assert_eq!(signed("csk_unknown").send().await.unwrap().status(), 401);
+        assert_eq!(signed(&app.admin_key).send().await.unwrap().status(), 403, "admin keys cannot ingest");
+
+        let mut foreign = event("e9", "c9", "dialing");
+        foreign["org"] = json!("globex");
+        let response = app.post_events(&foreign).await;
+        assert_eq!(response.status(), 422, "an event of another organisation is refused");
+        assert_eq!(error_of(response).await["details"][0]["field"], "org");
+    }
+}
+
+callsync::on_both_backends! {
+    async fn malformed_bodies_get_a_clear_bad_request(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        for (body, says) in [("{not json", "not valid JSON"), ("[]", "empty"), ("42", "one event")] {
+            let ts = Timestamp::now().as_second();
+            let response = app.http
+                .post(format!("{}/v1/events", app.url))
+                .bearer_auth(&app.ingest_key)
+                .header("x-callsync-timestamp", ts.to_string())
+                .header("x-callsync-signature", sign(app.secret.as_bytes(), ts, body.as_bytes()))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{body}");
+            let message = error_of(response).await["message"].as_str().unwrap().to_owned();
+            assert!(message.contains(says), "{body}: {message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let db = TestDatabase::sqlite();
+    let app = TestApp::spawn(&db).await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
