@@ -445,8 +445,10 @@ impl TokenContext<'_> {
         let mut validation = Validation::new(Algorithm::RS256);
         // `aud` is the login URL; Salesforce accepts its own login hosts, the sandbox
         // also accepts its own URL (clients point their login URL at it).
+        let with_slash = format!("{}/", self.base_url);
         validation.set_audience(&[
             self.base_url,
+            with_slash.as_str(),
             "https://login.salesforce.com",
             "https://test.salesforce.com",
         ]);

@@ -1040,3 +1040,147 @@ async fn latency_faults_delay_the_answer() {
     assert_eq!(harness.get(&format!("{V}/limits")).await.0, StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
+
+#[tokio::test]
+async fn a_query_pages_at_the_batch_size_and_the_locator_serves_the_rest() {
+    let harness = Harness::with(SandboxConfig {
+        query_batch_size: 3,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let admin = harness.sandbox.admin_user();
+    for index in 0..7 {
+        harness
+            .sandbox
+            .org()
+            .insert(
+                admin,
+                "Contact",
+                json!({"LastName": format!("Page{index}")}),
+            )
+            .unwrap();
+    }
+    let (status, first) = harness
+        .get(&format!(
+            "{V}/query?q=SELECT+Id,+LastName+FROM+Contact+ORDER+BY+LastName"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["totalSize"], json!(7));
+    assert_eq!(first["done"], json!(false));
+    assert_eq!(first["records"].as_array().unwrap().len(), 3);
+    let next = first["nextRecordsUrl"].as_str().unwrap().to_string();
+    assert!(
+        next.starts_with(&format!("{V}/query/01g")) && next.ends_with("-3"),
+        "{next}"
+    );
+    let (_, second) = harness.get(&next).await;
+    let (_, third) = harness
+        .get(second["nextRecordsUrl"].as_str().unwrap())
+        .await;
+    assert_eq!(third["done"], json!(true));
+    assert_eq!(third["records"][0]["LastName"], json!("Page6"));
+    let (status, body) = harness.get(&format!("{V}/query/01gNOPE-2000")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body[0]["errorCode"], json!("INVALID_QUERY_LOCATOR"));
+}
+
+#[tokio::test]
+async fn an_unknown_column_in_a_query_answers_invalid_field_with_the_caret_message() {
+    let harness = Harness::start().await;
+    let (status, body) = harness
+        .get(&format!("{V}/query?q=SELECT+Bacon__c+FROM+Account+LIMIT+2"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // forcedotcom/sf-fx-runtime-nodejs mappings/query-unknown-column.json, word for word.
+    assert_eq!(
+        body,
+        json!([{"message": "\nSELECT Bacon__c FROM Account LIMIT 2\n       ^\nERROR at Row:1:Column:8\nNo such column 'Bacon__c' on entity 'Account'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", "errorCode": "INVALID_FIELD"}])
+    );
+}
+
+#[tokio::test]
+async fn query_all_sees_deleted_records_and_query_does_not() {
+    let harness = Harness::start().await;
+    let admin = harness.sandbox.admin_user();
+    let id = harness
+        .sandbox
+        .org()
+        .insert(admin, "Lead", json!({"LastName": "Gone", "Company": "C"}))
+        .unwrap();
+    harness
+        .sandbox
+        .org()
+        .delete(admin, "Lead", id.as_str())
+        .unwrap();
+    let (_, live) = harness
+        .get(&format!("{V}/query?q=SELECT+Id+FROM+Lead"))
+        .await;
+    assert_eq!(live["totalSize"], json!(0));
+    let (_, all) = harness
+        .get(&format!("{V}/queryAll?q=SELECT+Id,+IsDeleted+FROM+Lead"))
+        .await;
+    assert_eq!(all["totalSize"], json!(1));
+    assert_eq!(all["records"][0]["IsDeleted"], json!(true));
+}
+
+#[tokio::test]
+async fn search_does_not_see_a_write_until_the_index_catches_up() {
+    let harness = Harness::with(SandboxConfig {
+        search_index_lag: Duration::from_millis(400),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (_, created) = harness
+        .post(
+            &format!("{V}/sobjects/Contact"),
+            json!({"LastName": "Lag", "Phone": "03-5555-0101"}),
+        )
+        .await;
+    let search =
+        format!("{V}/search?q=FIND+%7B03-5555-0101%7D+IN+PHONE+FIELDS+RETURNING+Contact(Id)");
+    let (status, early) = harness.get(&search).await;
+    assert_eq!(status, StatusCode::OK, "{early}");
+    assert_eq!(early["searchRecords"], json!([]));
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (_, late) = harness.get(&search).await;
+    assert_eq!(late["searchRecords"][0]["Id"], created["id"]);
+}
+
+#[tokio::test]
+async fn a_person_account_is_found_by_its_mobile_number_through_its_contact() {
+    let harness = Harness::start().await;
+    let (status, created) = harness
+        .post(
+            &format!("{V}/sobjects/Account"),
+            json!({"LastName": "Tanaka", "FirstName": "Yui", "PersonMobilePhone": "080-2222-3333"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, account) = harness
+        .get(&format!(
+            "{V}/sobjects/Account/{}",
+            created["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(account["IsPersonAccount"], json!(true));
+    let person_contact = account["PersonContactId"].as_str().unwrap().to_string();
+    let (_, rows) = harness
+        .get(&format!(
+            "{V}/query?q=SELECT+Id,+AccountId+FROM+Contact+WHERE+MobilePhone+=+'080-2222-3333'"
+        ))
+        .await;
+    assert_eq!(rows["records"][0]["Id"], json!(person_contact));
+    assert_eq!(rows["records"][0]["AccountId"], created["id"]);
+    let (status, body) = harness
+        .post(
+            &format!("{V}/sobjects/Account"),
+            json!({"Name": "Business", "LastName": "Mixed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body[0]["errorCode"],
+        json!("INVALID_FIELD_FOR_INSERT_UPDATE")
+    );
+}
