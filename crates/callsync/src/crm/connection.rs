@@ -1,0 +1,339 @@
+//! How callsync reaches one organisation's Salesforce: the stored connection (JSON in the
+//! store's `orgs.salesforce` column), its redacted view for the admin API, and the cache of
+//! one `salesforce::Client` per organisation.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use salesforce::{Auth, Client, ClientConfig};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::error::CrmError;
+
+/// One organisation's Salesforce connection: a connected app with a certificate, whose
+/// private key signs JWT bearer assertions for each Salesforce user callsync acts as.
+///
+/// Deserialises from the stored JSON (or an admin's request); there is deliberately no
+/// `Serialize`: the private key must never reach an API answer or a log by accident. Write
+/// it to the store with [`SalesforceConnection::to_stored_json`], show it with
+/// [`SalesforceConnection::redacted`]. `Debug` prints the key as `[REDACTED]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesforceConnection {
+    /// Where tokens come from: `https://login.salesforce.com`, `https://test.salesforce.com`,
+    /// the org's My Domain, or a local sandbox's URL.
+    pub login_url: String,
+    /// The connected app's consumer key (the JWT's `iss`).
+    pub consumer_key: String,
+    /// The RSA private key (PEM) whose certificate the connected app holds. A secret: it
+    /// is only exposed to sign assertions and to be stored.
+    pub private_key_pem: SecretString,
+    /// The organisation's default Salesforce username: it writes the Tasks of calls nobody
+    /// handled (R7) and does the searches.
+    pub default_username: String,
+    /// The REST API version (`62.0`); the client's default when absent.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// A CA certificate (PEM) to trust besides the built-in roots: a local sandbox's
+    /// self-signed certificate, or a company proxy's CA. Not a secret.
+    #[serde(default)]
+    pub extra_root_certificate_pem: Option<String>,
+}
+
+/// What the admin API may show of a connection: everything but the key, which is reduced
+/// to a fingerprint so an admin can tell which key is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionView {
+    /// See [`SalesforceConnection::login_url`].
+    pub login_url: String,
+    /// See [`SalesforceConnection::consumer_key`].
+    pub consumer_key: String,
+    /// See [`SalesforceConnection::default_username`].
+    pub default_username: String,
+    /// See [`SalesforceConnection::api_version`].
+    pub api_version: Option<String>,
+    /// `sha256:` and the first 8 bytes (hex) of the SHA-256 of the key's PEM text.
+    pub private_key_fingerprint: String,
+    /// Whether an extra CA certificate is configured.
+    pub extra_root_certificate: bool,
+}
+
+/// The stored form, written only by [`SalesforceConnection::to_stored_json`].
+#[derive(Serialize)]
+struct StoredConnection<'a> {
+    login_url: &'a str,
+    consumer_key: &'a str,
+    private_key_pem: &'a str,
+    default_username: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_root_certificate_pem: Option<&'a str>,
+}
+
+impl SalesforceConnection {
+    /// Reads a connection from its stored JSON and checks it ([`SalesforceConnection::check`]).
+    /// The error never quotes the JSON (it holds the key).
+    pub fn from_json(text: &str) -> Result<Self, CrmError> {
+        let connection: SalesforceConnection = serde_json::from_str(text).map_err(|error| {
+            // serde_json's message names the field and position, never the value.
+            CrmError::InvalidConnection(format!("the stored connection is not valid: {error}"))
+        })?;
+        connection.check()?;
+        Ok(connection)
+    }
+
+    /// The JSON to store in `orgs.salesforce`, key included. Only for the store.
+    pub fn to_stored_json(&self) -> String {
+        let stored = StoredConnection {
+            login_url: &self.login_url,
+            consumer_key: &self.consumer_key,
+            private_key_pem: self.private_key_pem.expose_secret(),
+            default_username: &self.default_username,
+            api_version: self.api_version.as_deref(),
+            extra_root_certificate_pem: self.extra_root_certificate_pem.as_deref(),
+        };
+        // Serialising plain strings into JSON cannot fail.
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// Checks what can be checked without Salesforce: an http(s) login URL, a consumer key,
+    /// a PEM private key, a default username. The message names the field, never its value.
+    pub fn check(&self) -> Result<(), CrmError> {
+        let problem =
+            |field: &str, why: &str| Err(CrmError::InvalidConnection(format!("{field} {why}")));
+        let url = self.login_url.trim();
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+            return problem("login_url", "must be an http(s) URL");
+        }
+        if self.consumer_key.trim().is_empty() {
+            return problem("consumer_key", "must not be empty");
+        }
+        let key = self.private_key_pem.expose_secret();
+        if !(key.contains("-----BEGIN") && key.contains("PRIVATE KEY-----")) {
+            return problem("private_key_pem", "must be a PEM private key");
+        }
+        if self.default_username.trim().is_empty() {
+            return problem("default_username", "must not be empty");
+        }
+        if let Some(version) = &self.api_version
+            && !is_api_version(version)
+        {
+            return problem("api_version", "must look like 62.0");
+        }
+        Ok(())
+    }
+
+    /// The connection without its key, for API answers and logs.
+    pub fn redacted(&self) -> ConnectionView {
+        let digest = Sha256::digest(self.private_key_pem.expose_secret().as_bytes());
+        ConnectionView {
+            login_url: self.login_url.clone(),
+            consumer_key: self.consumer_key.clone(),
+            default_username: self.default_username.clone(),
+            api_version: self.api_version.clone(),
+            private_key_fingerprint: format!("sha256:{}", hex::encode(&digest[..8])),
+            extra_root_certificate: self.extra_root_certificate_pem.is_some(),
+        }
+    }
+
+    /// Whether two connections would build the same client (the key compared too).
+    fn same_as(&self, other: &SalesforceConnection) -> bool {
+        self.login_url == other.login_url
+            && self.consumer_key == other.consumer_key
+            && self.private_key_pem.expose_secret() == other.private_key_pem.expose_secret()
+            && self.default_username == other.default_username
+            && self.api_version == other.api_version
+            && self.extra_root_certificate_pem == other.extra_root_certificate_pem
+    }
+
+    fn client_config(&self, options: &ClientOptions) -> ClientConfig {
+        let mut config = ClientConfig::new(
+            self.login_url.trim(),
+            Auth::JwtBearer {
+                consumer_key: self.consumer_key.trim().to_owned(),
+                private_key_pem: self.private_key_pem.clone(),
+                audience: None,
+            },
+        );
+        if let Some(version) = &self.api_version {
+            config.api_version = version.trim_start_matches('v').to_owned();
+        }
+        config.timeout = options.timeout;
+        config.client_name = options.client_name.clone();
+        config.extra_root_certificate_pem = self.extra_root_certificate_pem.clone();
+        config
+    }
+}
+
+fn is_api_version(version: &str) -> bool {
+    let version = version.trim_start_matches('v');
+    version.split_once('.').is_some_and(|(major, minor)| {
+        !major.is_empty()
+            && !minor.is_empty()
+            && major.bytes().all(|b| b.is_ascii_digit())
+            && minor.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Settings shared by every organisation's client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The limit on each request (the worker's `salesforce_timeout_seconds`).
+    pub timeout: Duration,
+    /// Sent in `Sforce-Call-Options`, so an org's admin sees which integration called.
+    pub client_name: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_secs(30),
+            client_name: "callsync".to_owned(),
+        }
+    }
+}
+
+/// One `salesforce::Client` per organisation, so its token cache (one token per
+/// Salesforce user), describe cache and connection pool live as long as the process.
+/// A changed connection builds a fresh client; the old one's tokens are dropped with it.
+#[derive(Debug, Default)]
+pub struct Connections {
+    options: ClientOptions,
+    clients: Mutex<HashMap<String, (SalesforceConnection, Client)>>,
+}
+
+impl Connections {
+    /// An empty cache whose clients use `options`.
+    pub fn new(options: ClientOptions) -> Self {
+        Connections {
+            options,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client of organisation `org_id` for `connection`: the cached one when the
+    /// connection is unchanged, otherwise a new one (which replaces it). The client acts as
+    /// nobody yet: call `for_user` (or [`Connections::default_user_client`]).
+    pub fn client(
+        &self,
+        org_id: &str,
+        connection: &SalesforceConnection,
+    ) -> Result<Client, CrmError> {
+        let mut clients = lock(&self.clients);
+        if let Some((cached, client)) = clients.get(org_id)
+            && cached.same_as(connection)
+        {
+            return Ok(client.clone());
+        }
+        connection.check()?;
+        let client = Client::new(connection.client_config(&self.options))?;
+        clients.insert(org_id.to_owned(), (connection.clone(), client.clone()));
+        Ok(client)
+    }
+
+    /// The client of `org_id` acting as the connection's default Salesforce user.
+    pub fn default_user_client(
+        &self,
+        org_id: &str,
+        connection: &SalesforceConnection,
+    ) -> Result<Client, CrmError> {
+        Ok(self
+            .client(org_id, connection)?
+            .for_user(connection.default_username.trim()))
+    }
+
+    /// Drops the cached client of `org_id` (the organisation was disconnected or deleted).
+    pub fn forget(&self, org_id: &str) {
+        lock(&self.clients).remove(org_id);
+    }
+}
+
+/// Locks a std mutex, recovering from poisoning: entries are replaced whole, so a panic
+/// elsewhere cannot leave one half-written.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+
+    fn stored() -> String {
+        serde_json::json!({
+            "login_url": "https://login.salesforce.com",
+            "consumer_key": "3MVG9abc",
+            "private_key_pem": KEY,
+            "default_username": "callsync@example.com",
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_stored_connection_reads_back_and_round_trips() {
+        let connection = SalesforceConnection::from_json(&stored()).unwrap();
+        assert_eq!(connection.default_username, "callsync@example.com");
+        assert_eq!(connection.api_version, None);
+        let again = SalesforceConnection::from_json(&connection.to_stored_json()).unwrap();
+        assert!(again.same_as(&connection));
+    }
+
+    #[test]
+    fn the_key_never_appears_in_debug_errors_or_the_redacted_view() {
+        let connection = SalesforceConnection::from_json(&stored()).unwrap();
+        let debug = format!("{connection:?}");
+        assert!(!debug.contains("MIIEvQ"), "{debug}");
+        let view = serde_json::to_string(&connection.redacted()).unwrap();
+        assert!(!view.contains("MIIEvQ"), "{view}");
+        assert!(view.contains("sha256:"), "{view}");
+        let broken = stored().replace("callsync@example.com", "");
+        let error = SalesforceConnection::from_json(&broken)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("default_username"), "{error}");
+        assert!(!error.contains("MIIEvQ"), "{error}");
+        let not_json = format!("{{\"private_key_pem\": \"{}\"", "MIIEvQ");
+        let error = SalesforceConnection::from_json(&not_json)
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("MIIEvQ"), "{error}");
+    }
+
+    #[test]
+    fn a_connection_with_a_bad_field_is_refused_by_name() {
+        for (field, value, named) in [
+            ("login_url", "login.salesforce.com", "login_url"),
+            ("consumer_key", " ", "consumer_key"),
+            ("private_key_pem", "not a key", "private_key_pem"),
+            ("api_version", "latest", "api_version"),
+        ] {
+            let mut value_json: serde_json::Value = serde_json::from_str(&stored()).unwrap();
+            value_json[field] = serde_json::json!(value);
+            let error = SalesforceConnection::from_json(&value_json.to_string()).unwrap_err();
+            assert!(error.to_string().contains(named), "{field}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_client_is_cached_per_org_and_rebuilt_when_the_connection_changes() {
+        let connections = Connections::new(ClientOptions::default());
+        let first = SalesforceConnection::from_json(&stored()).unwrap();
+        connections.client("org-1", &first).unwrap();
+        connections.client("org-1", &first).unwrap();
+        assert_eq!(lock(&connections.clients).len(), 1);
+        let mut changed = first.clone();
+        changed.api_version = Some("61.0".to_owned());
+        let client = connections.client("org-1", &changed).unwrap();
+        assert_eq!(client.api_version(), "61.0");
+        assert!(lock(&connections.clients)["org-1"].0.same_as(&changed));
+        connections.forget("org-1");
+        assert!(lock(&connections.clients).is_empty());
+    }
+}

@@ -1,0 +1,583 @@
+//! R3 live: fetches the candidate records for a call from Salesforce and lets
+//! `callsync_core::matching::choose_record` decide, in as few API calls as possible.
+//!
+//! The calls a match costs:
+//! - click-to-call (R3.1): one `GET` of the record, on the object its key prefix names;
+//! - otherwise one composite request (Salesforce counts it as one call, "Send Multiple
+//!   Requests Using Composite", REST API Developer Guide) holding one SOQL query per object
+//!   on the number's spellings (R3.2), then the core's normalised comparison and priority
+//!   (R3.3–R3.6);
+//! - only when that finds nothing, one SOSL search `IN PHONE FIELDS` on the number's digits,
+//!   whose hits are filtered by the same normalised comparison, so a partial hit never links
+//!   the wrong record.
+//!
+//! Whether the org has Person Accounts is read once from `describe Account` (cached by the
+//! client): their fields exist only in orgs that enabled them, and naming them elsewhere is
+//! an `INVALID_FIELD` error.
+
+use callsync_core::call::Call;
+use callsync_core::event::{Direction, Event, EventBody};
+use callsync_core::ids::{CallId, EventId, OrgId, SalesforceId};
+use callsync_core::matching::{Candidate, Match, RecordObject, choose_record};
+use callsync_core::phone::{PhoneNumber, PhoneRegion, phone_search_variants};
+use jiff::Timestamp;
+use salesforce::{Client, CompositeSubrequest, FieldNames, SearchTerm, Soql, soql, sosl};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::CrmError;
+
+/// Fields read from a Contact. `Account.Name` is the company of the contact entry (R4).
+const CONTACT_FIELDS: &[&str] = &[
+    "Id",
+    "Name",
+    "Phone",
+    "MobilePhone",
+    "LastModifiedDate",
+    "AccountId",
+    "Account.Name",
+    "OwnerId",
+];
+/// Fields read from an Account in an org without Person Accounts.
+const ACCOUNT_FIELDS: &[&str] = &["Id", "Name", "Phone", "LastModifiedDate", "OwnerId"];
+/// Fields read from an Account in an org with Person Accounts.
+const PERSON_ACCOUNT_FIELDS: &[&str] = &[
+    "Id",
+    "Name",
+    "Phone",
+    "PersonMobilePhone",
+    "IsPersonAccount",
+    "PersonContactId",
+    "LastModifiedDate",
+    "OwnerId",
+];
+/// Fields read from a Lead.
+const LEAD_FIELDS: &[&str] = &[
+    "Id",
+    "Name",
+    "Company",
+    "Phone",
+    "MobilePhone",
+    "IsConverted",
+    "LastModifiedDate",
+    "OwnerId",
+];
+/// The phone fields kept on a candidate, by Salesforce object; `choose_record` decides
+/// which of them count for which object (R3.2).
+const PHONE_FIELDS: &[&str] = &["Phone", "MobilePhone", "PersonMobilePhone"];
+
+/// The records compared per object: every row a SOQL query returns holds one spelling of
+/// the number, so the first rows in R3.4 order (newest first, then greatest Id) suffice.
+const ROWS_PER_OBJECT: u32 = 100;
+
+/// The record R3 links `call` to, or `None` (R3.7: the Task is written unlinked).
+///
+/// Click-to-call wins (R3.1) and costs one call; a click-to-call record that no longer
+/// exists (deleted or never there) falls back to the phone search (**Beyond**: linking it
+/// would only make the create fail). Otherwise see the module documentation.
+pub async fn find_record(
+    client: &Client,
+    call: &Call,
+    region: PhoneRegion,
+) -> Result<Option<Match>, CrmError> {
+    let person_accounts = person_accounts_enabled(client).await?;
+    if let Some(click) = call.click_to_call()
+        && let Some(object) = RecordObject::from_key_prefix(&click.record_id)
+    {
+        match fetch_record(client, &click.record_id, object, person_accounts).await {
+            Ok(Some(candidate)) => return Ok(choose_record(call, &[candidate], region)),
+            Ok(None) => {
+                tracing::info!(
+                    record = %click.record_id,
+                    "the click-to-call record no longer exists; searching by number instead"
+                );
+                let Some(without_click) = without_click_to_call(call) else {
+                    return Ok(None);
+                };
+                return search_by_number(client, &without_click, region, person_accounts).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    search_by_number(client, call, region, person_accounts).await
+}
+
+/// The record R3 would link a call with `number` to (no click-to-call): the screen-pop
+/// lookup. Same calls and rules as [`find_record`].
+pub async fn find_record_for_number(
+    client: &Client,
+    number: &str,
+    region: PhoneRegion,
+) -> Result<Option<Match>, CrmError> {
+    let Some(call) = lookup_call(number) else {
+        return Ok(None);
+    };
+    let person_accounts = person_accounts_enabled(client).await?;
+    search_by_number(client, &call, region, person_accounts).await
+}
+
+/// Whether the org has Person Accounts: `Account` has `IsPersonAccount` only then.
+/// Costs one call per client user and process (the client caches describe results).
+async fn person_accounts_enabled(client: &Client) -> Result<bool, CrmError> {
+    let account = client.describe("Account").await?;
+    Ok(account.field("IsPersonAccount").is_some())
+}
+
+/// One `GET` of a click-to-call record; `None` when Salesforce says it does not exist.
+async fn fetch_record(
+    client: &Client,
+    id: &SalesforceId,
+    object: RecordObject,
+    person_accounts: bool,
+) -> Result<Option<Candidate>, CrmError> {
+    let (name, fields) = match object {
+        RecordObject::Contact => ("Contact", CONTACT_FIELDS),
+        RecordObject::Account | RecordObject::PersonAccount if person_accounts => {
+            ("Account", PERSON_ACCOUNT_FIELDS)
+        }
+        RecordObject::Account | RecordObject::PersonAccount => ("Account", ACCOUNT_FIELDS),
+        RecordObject::Lead => ("Lead", LEAD_FIELDS),
+    };
+    match client.get::<Value>(name, id.to_18(), fields).await {
+        Ok(record) => candidate_from_record(&record, Some(name)),
+        Err(error)
+            if error.status() == Some(404)
+                || matches!(error.code(), Some("NOT_FOUND" | "ENTITY_IS_DELETED")) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// R3.2–R3.6: SOQL on the spellings of the number, then SOSL when that finds nothing.
+async fn search_by_number(
+    client: &Client,
+    call: &Call,
+    region: PhoneRegion,
+    person_accounts: bool,
+) -> Result<Option<Match>, CrmError> {
+    let Some(number) = call.customer_number() else {
+        return Ok(None);
+    };
+    let variants = phone_search_variants(number, region);
+    if variants.is_empty() {
+        // No digits at all (a withheld number): nothing can match (R3.6).
+        return Ok(None);
+    }
+    let queries = phone_queries(&variants, person_accounts)?;
+    let candidates = run_queries(client, &queries).await?;
+    if let Some(found) = choose_record(call, &candidates, region) {
+        return Ok(Some(found));
+    }
+    let Some(term) = search_digits(number, region) else {
+        return Ok(None);
+    };
+    let search = phone_search(&term, person_accounts)?;
+    let hits: Vec<Value> = client.search(&search).await?;
+    let candidates = hits
+        .iter()
+        .map(|record| candidate_from_record(record, None))
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(choose_record(call, &candidates, region))
+}
+
+/// One SOQL query per object on the spellings of the number (R3.2): standard phone fields
+/// only, converted Leads and the hidden Contacts of Person Accounts left out (R3.5; a
+/// Person Account is found as the Account it is, R3.3).
+fn phone_queries(variants: &[String], person_accounts: bool) -> Result<[Soql; 3], CrmError> {
+    let contacts = if person_accounts {
+        soql!(
+            "SELECT {} FROM Contact WHERE (Phone IN {} OR MobilePhone IN {}) AND IsPersonAccount = false ORDER BY LastModifiedDate DESC, Id DESC LIMIT {}",
+            FieldNames(CONTACT_FIELDS),
+            variants,
+            variants,
+            ROWS_PER_OBJECT
+        )?
+    } else {
+        soql!(
+            "SELECT {} FROM Contact WHERE Phone IN {} OR MobilePhone IN {} ORDER BY LastModifiedDate DESC, Id DESC LIMIT {}",
+            FieldNames(CONTACT_FIELDS),
+            variants,
+            variants,
+            ROWS_PER_OBJECT
+        )?
+    };
+    let accounts = if person_accounts {
+        soql!(
+            "SELECT {} FROM Account WHERE Phone IN {} OR PersonMobilePhone IN {} ORDER BY LastModifiedDate DESC, Id DESC LIMIT {}",
+            FieldNames(PERSON_ACCOUNT_FIELDS),
+            variants,
+            variants,
+            ROWS_PER_OBJECT
+        )?
+    } else {
+        soql!(
+            "SELECT {} FROM Account WHERE Phone IN {} ORDER BY LastModifiedDate DESC, Id DESC LIMIT {}",
+            FieldNames(ACCOUNT_FIELDS),
+            variants,
+            ROWS_PER_OBJECT
+        )?
+    };
+    let leads = soql!(
+        "SELECT {} FROM Lead WHERE (Phone IN {} OR MobilePhone IN {}) AND IsConverted = false ORDER BY LastModifiedDate DESC, Id DESC LIMIT {}",
+        FieldNames(LEAD_FIELDS),
+        variants,
+        variants,
+        ROWS_PER_OBJECT
+    )?;
+    Ok([contacts, accounts, leads])
+}
+
+/// The SOSL fallback: the number's digits in every phone field, the same objects, fields
+/// and exclusions as the SOQL queries.
+fn phone_search(term: &str, person_accounts: bool) -> Result<salesforce::Sosl, CrmError> {
+    Ok(if person_accounts {
+        sosl!(
+            "FIND {} IN PHONE FIELDS RETURNING Contact({} WHERE IsPersonAccount = false LIMIT {}), Account({} LIMIT {}), Lead({} WHERE IsConverted = false LIMIT {})",
+            SearchTerm(term),
+            FieldNames(CONTACT_FIELDS),
+            ROWS_PER_OBJECT,
+            FieldNames(PERSON_ACCOUNT_FIELDS),
+            ROWS_PER_OBJECT,
+            FieldNames(LEAD_FIELDS),
+            ROWS_PER_OBJECT
+        )?
+    } else {
+        sosl!(
+            "FIND {} IN PHONE FIELDS RETURNING Contact({} LIMIT {}), Account({} LIMIT {}), Lead({} WHERE IsConverted = false LIMIT {})",
+            SearchTerm(term),
+            FieldNames(CONTACT_FIELDS),
+            ROWS_PER_OBJECT,
+            FieldNames(ACCOUNT_FIELDS),
+            ROWS_PER_OBJECT,
+            FieldNames(LEAD_FIELDS),
+            ROWS_PER_OBJECT
+        )?
+    })
+}
+
+/// Runs the queries as one composite request (one API call) and reads every row.
+async fn run_queries(client: &Client, queries: &[Soql]) -> Result<Vec<Candidate>, CrmError> {
+    #[derive(Deserialize)]
+    struct QueryBody {
+        records: Vec<Value>,
+    }
+    let subrequests: Vec<CompositeSubrequest> = queries
+        .iter()
+        .enumerate()
+        .map(|(index, query)| CompositeSubrequest {
+            method: "GET".to_owned(),
+            url: format!(
+                "{}?q={}",
+                client.data_path("query"),
+                form_urlencoded::byte_serialize(query.as_str().as_bytes()).collect::<String>()
+            ),
+            reference_id: format!("q{index}"),
+            body: None,
+        })
+        .collect();
+    let answers = client.composite(false, &subrequests).await?;
+    if answers.len() != subrequests.len() {
+        return Err(CrmError::UnexpectedAnswer {
+            what: "the phone search",
+            detail: format!("{} answers to {} queries", answers.len(), subrequests.len()),
+        });
+    }
+    let mut candidates = Vec::new();
+    for answer in answers {
+        let body: QueryBody = answer.into_result()?;
+        for record in &body.records {
+            if let Some(candidate) = candidate_from_record(record, None)? {
+                candidates.push(candidate);
+            }
+        }
+    }
+    Ok(candidates)
+}
+
+/// Reads a Contact, Account or Lead record (a query row, a search hit or a `GET` answer)
+/// into a core candidate; `None` for other objects. `object` names the type when the
+/// record's `attributes` may not.
+fn candidate_from_record(
+    record: &Value,
+    object: Option<&str>,
+) -> Result<Option<Candidate>, CrmError> {
+    let object_name = record
+        .pointer("/attributes/type")
+        .and_then(Value::as_str)
+        .or(object)
+        .unwrap_or_default();
+    let text = |field: &str| {
+        record
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    let flag = |field: &str| record.get(field).and_then(Value::as_bool).unwrap_or(false);
+    let id_of = |field: &str| -> Result<Option<SalesforceId>, CrmError> {
+        text(field)
+            .map(|value| {
+                SalesforceId::parse(&value).map_err(|error| CrmError::UnexpectedAnswer {
+                    what: "a record of the phone search",
+                    detail: format!("{field} {value:?} {error}"),
+                })
+            })
+            .transpose()
+    };
+    let object = match object_name {
+        "Contact" => RecordObject::Contact,
+        "Account" if flag("IsPersonAccount") => RecordObject::PersonAccount,
+        "Account" => RecordObject::Account,
+        "Lead" => RecordObject::Lead,
+        _ => return Ok(None),
+    };
+    let Some(id) = id_of("Id")? else {
+        return Err(CrmError::UnexpectedAnswer {
+            what: "a record of the phone search",
+            detail: format!("a {object_name} without an Id"),
+        });
+    };
+    let phones = PHONE_FIELDS
+        .iter()
+        .filter_map(|field| text(field).map(|value| ((*field).to_owned(), value)))
+        .collect();
+    let last_modified = text("LastModifiedDate")
+        .and_then(|value| parse_salesforce_datetime(&value))
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    Ok(Some(Candidate {
+        object,
+        id,
+        phones,
+        last_modified,
+        is_converted: flag("IsConverted"),
+        account_id: id_of("AccountId")?,
+        account_name: record
+            .pointer("/Account/Name")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        person_contact_id: id_of("PersonContactId")?,
+        name: text("Name"),
+        company: text("Company"),
+        owner_id: id_of("OwnerId")?,
+    }))
+}
+
+/// Salesforce writes date-times as `2024-05-01T09:30:00.000+0000`: an offset without a
+/// colon, which RFC 3339 parsers want as `+00:00`.
+fn parse_salesforce_datetime(value: &str) -> Option<Timestamp> {
+    if let Ok(at) = value.parse::<Timestamp>() {
+        return Some(at);
+    }
+    let (head, offset) = value.split_at_checked(value.len().checked_sub(5)?)?;
+    let sign = offset.chars().next()?;
+    if !(sign == '+' || sign == '-') || !offset[1..].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    format!("{head}{}:{}", &offset[..3], &offset[3..])
+        .parse()
+        .ok()
+}
+
+/// The digits to give SOSL: the national significant number (`312345678` for
+/// `03-1234-5678` in Japan), which the stored digits of every spelling end with — with or
+/// without the trunk `0`, with or without `+81`. For a string that is not a valid number,
+/// its own digits.
+fn search_digits(number: &str, region: PhoneRegion) -> Option<String> {
+    let parsed = PhoneNumber::parse(number, region).ok()?;
+    let digits_of = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
+    let full = match parsed.e164() {
+        Some(e164) => digits_of(e164),
+        None => return Some(digits_of(parsed.key().as_str())).filter(|d| d.len() >= 2),
+    };
+    // The national form is among the spellings; its longest common end with the E.164
+    // digits is the national significant number.
+    let national = parsed
+        .search_variants()
+        .iter()
+        .map(|variant| digits_of(variant))
+        .filter(|digits| *digits != full)
+        .map(|digits| common_suffix(&full, &digits))
+        .max_by_key(String::len)
+        .filter(|suffix| suffix.len() >= 2);
+    Some(national.unwrap_or(full))
+}
+
+fn common_suffix(left: &str, right: &str) -> String {
+    let length = left
+        .bytes()
+        .rev()
+        .zip(right.bytes().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    left[left.len() - length..].to_owned()
+}
+
+/// A call that carries only `number`, for the screen-pop lookup: `choose_record` reads the
+/// customer number (and click-to-call) from a call.
+fn lookup_call(number: &str) -> Option<Call> {
+    let event = Event {
+        id: EventId::parse("lookup").ok()?,
+        org: OrgId::parse("lookup").ok()?,
+        call_id: CallId::parse("lookup").ok()?,
+        user: None,
+        occurred_at: Timestamp::UNIX_EPOCH,
+        direction: Direction::Outbound,
+        user_number: None,
+        customer_number: Some(number.to_owned()),
+        click_to_call: None,
+        predictive: None,
+        body: EventBody::Dialing,
+    };
+    Call::fold(&[event]).ok()
+}
+
+/// The same call without its click-to-call record, so R3.2 applies.
+fn without_click_to_call(call: &Call) -> Option<Call> {
+    let events: Vec<Event> = call
+        .events()
+        .iter()
+        .cloned()
+        .map(|mut event| {
+            event.click_to_call = None;
+            event
+        })
+        .collect();
+    Call::fold(&events).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn salesforce_date_times_are_read_with_and_without_the_offset_colon() {
+        let expected: Timestamp = "2024-05-01T09:30:00Z".parse().unwrap();
+        for text in [
+            "2024-05-01T09:30:00.000+0000",
+            "2024-05-01T18:30:00.000+0900",
+            "2024-05-01T09:30:00Z",
+            "2024-05-01T09:30:00.000+00:00",
+        ] {
+            assert_eq!(parse_salesforce_datetime(text), Some(expected), "{text}");
+        }
+        assert_eq!(parse_salesforce_datetime("yesterday"), None);
+        assert_eq!(parse_salesforce_datetime(""), None);
+    }
+
+    #[test]
+    fn r3_6_sosl_searches_the_national_significant_number() {
+        for spelling in [
+            "03-1234-5678",
+            "+81 3-1234-5678",
+            "（０３）１２３４－５６７８",
+        ] {
+            assert_eq!(
+                search_digits(spelling, PhoneRegion::JAPAN).as_deref(),
+                Some("312345678"),
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            search_digits("090-1234-5678", PhoneRegion::JAPAN).as_deref(),
+            Some("9012345678")
+        );
+        // Not a valid number: its own digits only.
+        assert_eq!(
+            search_digits("12-34", PhoneRegion::JAPAN).as_deref(),
+            Some("1234")
+        );
+        assert_eq!(search_digits("非通知", PhoneRegion::JAPAN), None);
+    }
+
+    #[test]
+    fn r3_2_queries_search_standard_phone_fields_only_and_skip_converted_leads() {
+        let variants = phone_search_variants("03-1234-5678", PhoneRegion::JAPAN);
+        let [contacts, accounts, leads] = phone_queries(&variants, true).unwrap();
+        assert!(
+            contacts
+                .as_str()
+                .starts_with("SELECT Id, Name, Phone, MobilePhone")
+        );
+        assert!(contacts.as_str().contains("'03-1234-5678'"));
+        assert!(contacts.as_str().contains("IsPersonAccount = false"));
+        assert!(accounts.as_str().contains("PersonMobilePhone IN ("));
+        assert!(leads.as_str().contains("IsConverted = false"));
+        for query in [&contacts, &accounts, &leads] {
+            assert!(!query.as_str().contains("__c"), "{query}");
+            assert!(
+                query
+                    .as_str()
+                    .contains("ORDER BY LastModifiedDate DESC, Id DESC")
+            );
+        }
+        let [contacts, accounts, _] = phone_queries(&variants, false).unwrap();
+        assert!(!contacts.as_str().contains("IsPersonAccount"));
+        assert!(!accounts.as_str().contains("Person"));
+    }
+
+    #[test]
+    fn r3_2_the_sosl_fallback_quotes_the_digits_and_keeps_the_exclusions() {
+        let search = phone_search("312345678", true).unwrap();
+        assert!(
+            search
+                .as_str()
+                .starts_with(r#"FIND {"312345678"} IN PHONE FIELDS RETURNING Contact(Id"#),
+            "{search}"
+        );
+        assert!(search.as_str().contains("Lead(Id"));
+        assert!(search.as_str().contains("WHERE IsConverted = false"));
+    }
+
+    #[test]
+    fn r4_records_become_candidates_with_what_the_contact_entry_needs() {
+        let contact = serde_json::json!({
+            "attributes": {"type": "Contact", "url": "/services/data/v62.0/sobjects/Contact/003000000000001AAA"},
+            "Id": "003000000000001AAA",
+            "Name": "山田 太郎",
+            "Phone": "03-1234-5678",
+            "MobilePhone": null,
+            "LastModifiedDate": "2024-05-01T09:30:00.000+0000",
+            "AccountId": "001000000000001AAA",
+            "Account": {"attributes": {"type": "Account"}, "Name": "山田商事"},
+            "OwnerId": "005000000000001AAA"
+        });
+        let candidate = candidate_from_record(&contact, None).unwrap().unwrap();
+        assert_eq!(candidate.object, RecordObject::Contact);
+        assert_eq!(
+            candidate.phones,
+            vec![("Phone".to_owned(), "03-1234-5678".to_owned())]
+        );
+        assert_eq!(candidate.account_name.as_deref(), Some("山田商事"));
+        assert_eq!(candidate.account_id.unwrap().to_15(), "001000000000001");
+
+        let person = serde_json::json!({
+            "attributes": {"type": "Account"},
+            "Id": "001000000000009AAA",
+            "Name": "佐藤 花子",
+            "PersonMobilePhone": "090-1234-5678",
+            "IsPersonAccount": true,
+            "PersonContactId": "003000000000009AAA",
+            "LastModifiedDate": "2024-05-01T09:30:00.000+0000"
+        });
+        let candidate = candidate_from_record(&person, None).unwrap().unwrap();
+        assert_eq!(candidate.object, RecordObject::PersonAccount);
+        assert_eq!(
+            candidate.person_contact_id.unwrap().to_15(),
+            "003000000000009"
+        );
+
+        let user = serde_json::json!({"attributes": {"type": "User"}, "Id": "005000000000001AAA"});
+        assert_eq!(candidate_from_record(&user, None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_lookup_call_carries_only_the_number() {
+        let call = lookup_call("03-1234-5678").unwrap();
+        assert_eq!(call.customer_number(), Some("03-1234-5678"));
+        assert!(call.click_to_call().is_none());
+    }
+}
