@@ -128,7 +128,10 @@ pub enum Context {
 /// integers, booleans, `Option` (`null`), slices and vectors (`('a', 'b')`,
 /// never empty), [`jiff::Timestamp`] (a SOQL dateTime literal), [`Like`],
 /// [`FieldNames`] and [`SearchTerm`].
-pub trait SoqlValue {
+///
+/// `Sync`, so the `soql!`/`sosl!` argument list (a temporary that lives
+/// until the end of the statement, `.await` included) keeps the future `Send`.
+pub trait SoqlValue: Sync {
     /// Appends the escaped value to `out`, or says why it cannot be written.
     fn write_to(&self, out: &mut String, context: Context) -> Result<(), Error>;
 }
@@ -365,7 +368,7 @@ impl SoqlValue for Like<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct FieldNames<'a, S: AsRef<str>>(pub &'a [S]);
 
-impl<S: AsRef<str>> SoqlValue for FieldNames<'_, S> {
+impl<S: AsRef<str> + Sync> SoqlValue for FieldNames<'_, S> {
     fn write_to(&self, out: &mut String, _: Context) -> Result<(), Error> {
         if self.0.is_empty() {
             return Err(Error::invalid(
