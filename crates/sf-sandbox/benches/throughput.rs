@@ -3,6 +3,7 @@
 //! loopback, and the memory a million generated records take.
 //!
 //! `cargo bench -p sf-sandbox --bench throughput [-- --records N --seconds S --concurrency C]`
+//! (under `cargo test` it runs a one-second, 2,000-record smoke version).
 //! The client runs in the same process and shares the machine's cores with the server, so
 //! the figures are a floor for what a separate client would see.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic is a failure
@@ -82,8 +83,11 @@ async fn measure(
 }
 
 fn main() {
-    let records = argument("--records", 1_000_000);
-    let seconds = argument("--seconds", 5);
+    // `cargo test --all-targets` runs this binary too (without `--bench`): then it only
+    // checks that it works, on a small scale, instead of taking gigabytes and seconds.
+    let full = std::env::args().any(|argument| argument == "--bench");
+    let records = argument("--records", if full { 1_000_000 } else { 2_000 });
+    let seconds = argument("--seconds", if full { 5 } else { 1 });
     let concurrency = argument("--concurrency", 32);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -58,6 +58,7 @@ async fn help() -> Response {
         "POST /__sandbox/generate": "generate accounts, contacts, person accounts, leads, users",
         "POST /__sandbox/save": "save the state ({\"path\": ...} or the --data file)",
         "GET /__sandbox/credentials": "the connected app and admin login",
+        "POST /__sandbox/convert-lead": "{\"lead_id\": ...}: convert a lead into a new Account and Contact",
     }))
 }
 
@@ -256,6 +257,35 @@ async fn save(State(shared): SharedState, body: Bytes) -> Response {
     }
 }
 
+#[derive(Deserialize)]
+struct ConvertRequest {
+    lead_id: String,
+}
+
+async fn convert_lead(State(shared): SharedState, body: Bytes) -> Response {
+    match parse::<ConvertRequest>(&body) {
+        Ok(request) => {
+            let admin = shared.org.admin_user();
+            match shared.org.convert_lead(admin, &request.lead_id) {
+                Ok((account, contact)) => {
+                    ok(json!({"accountId": account.to_string(), "contactId": contact.to_string()}))
+                }
+                Err(errors) => (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(Value::Array(
+                        errors
+                            .iter()
+                            .map(crate::error::ErrorItem::to_rest_json)
+                            .collect(),
+                    )),
+                )
+                    .into_response(),
+            }
+        }
+        Err(message) => bad(message),
+    }
+}
+
 async fn credentials(State(shared): SharedState) -> Response {
     ok(serde_json::to_value(&shared.credentials).unwrap_or(Value::Null))
 }
@@ -288,4 +318,5 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/__sandbox/generate", post(generate))
         .route("/__sandbox/save", post(save))
         .route("/__sandbox/credentials", get(credentials))
+        .route("/__sandbox/convert-lead", post(convert_lead))
 }

@@ -1174,6 +1174,74 @@ impl OrgState {
         Ok(())
     }
 
+    /// Converts a lead as Salesforce's lead conversion does: a new Account named after the
+    /// Company, a new Contact with the person's names, phones and email on it, and the lead
+    /// marked `IsConverted` with `ConvertedAccountId`, `ConvertedContactId`,
+    /// `ConvertedDate` and the converted status. (The REST API has no conversion resource;
+    /// this is for tests and the admin endpoint.)
+    pub fn convert_lead(
+        &mut self,
+        acting: RecordId,
+        lead: &str,
+        journal: &mut Journal,
+    ) -> Result<(RecordId, RecordId), RecordErrors> {
+        let table = self.resolve_object("Lead").map_err(|error| error.errors)?;
+        let (lead_id, row) = self.locate(table, lead).map_err(|error| error.errors)?;
+        let record = self.tables[table].rows[row as usize].clone();
+        if record.get("IsConverted") == Some(&Value::Bool(true)) {
+            return Err(vec![ErrorItem::with_fields(
+                "CONVERT_LEAD_ERROR",
+                "The lead has already been converted",
+                &[],
+            )]);
+        }
+        let mut account = Map::new();
+        account.insert(
+            "Name".to_string(),
+            record
+                .get("Company")
+                .cloned()
+                .unwrap_or(json!("Converted lead")),
+        );
+        if let Some(phone) = record.get("Phone") {
+            account.insert("Phone".to_string(), phone.clone());
+        }
+        let account_id = self.create(acting, "Account", &account, journal)?;
+        let mut contact = Map::new();
+        for field in [
+            "FirstName",
+            "LastName",
+            "Salutation",
+            "Title",
+            "Phone",
+            "MobilePhone",
+            "Email",
+            "LeadSource",
+        ] {
+            if let Some(value) = record.get(field) {
+                contact.insert(field.to_string(), value.clone());
+            }
+        }
+        contact.insert("AccountId".to_string(), json!(account_id.as_str()));
+        let contact_id = self.create(acting, "Contact", &contact, journal)?;
+        let mut converted = record;
+        let (now, now_ms) = now_parts();
+        converted.insert("IsConverted".to_string(), json!(true));
+        converted.insert("Status".to_string(), json!("Closed - Converted"));
+        converted.insert("ConvertedAccountId".to_string(), json!(account_id.as_str()));
+        converted.insert("ConvertedContactId".to_string(), json!(contact_id.as_str()));
+        converted.insert(
+            "ConvertedDate".to_string(),
+            json!(now.get(..10).unwrap_or_default()),
+        );
+        converted.insert("LastModifiedDate".to_string(), json!(now));
+        converted.insert("SystemModstamp".to_string(), json!(now));
+        converted.insert("LastModifiedById".to_string(), json!(acting.as_str()));
+        self.replace_row(table, row, converted, now_ms, journal);
+        self.note_write(lead_id);
+        Ok((account_id, contact_id))
+    }
+
     /// Runs `operation` with a journal; when it fails the writes are undone.
     pub fn atomically<T, E>(
         &mut self,
@@ -1472,6 +1540,16 @@ impl Org {
         self.write().set_task_statuses(statuses);
     }
 
+    /// Converts a lead into a new Account and Contact (see [`OrgState::convert_lead`]).
+    pub fn convert_lead(
+        &self,
+        acting: RecordId,
+        lead: &str,
+    ) -> Result<(RecordId, RecordId), RecordErrors> {
+        self.write()
+            .atomically(|state, journal| state.convert_lead(acting, lead, journal))
+    }
+
     /// Every record, for inspection.
     pub fn dump(&self) -> Value {
         self.read().dump()
@@ -1706,6 +1784,35 @@ mod tests {
         });
         assert!(result.is_err());
         assert_eq!(org.read().count("Account"), 0);
+    }
+
+    #[test]
+    fn a_converted_lead_points_at_its_new_account_and_contact() {
+        let org = org();
+        let admin = org.admin_user();
+        let lead = org
+            .insert(
+                admin,
+                "Lead",
+                json!({"LastName": "Mori", "Company": "Mori Shoji", "Phone": "06-1111-2222"}),
+            )
+            .unwrap();
+        let (account, contact) = org.convert_lead(admin, lead.as_str()).unwrap();
+        let lead = org.get(lead.as_str()).unwrap();
+        assert_eq!(lead["IsConverted"], json!(true));
+        assert_eq!(lead["ConvertedContactId"], json!(contact.as_str()));
+        assert_eq!(
+            org.get(account.as_str()).unwrap()["Name"],
+            json!("Mori Shoji")
+        );
+        assert_eq!(
+            org.get(contact.as_str()).unwrap()["Phone"],
+            json!("06-1111-2222")
+        );
+        assert!(
+            org.convert_lead(admin, lead["Id"].as_str().unwrap())
+                .is_err()
+        );
     }
 
     #[test]
