@@ -21,11 +21,13 @@ struct Arguments {
     /// generated data. The same seed gives the same sandbox.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Serve HTTPS with a self-signed certificate generated at start (simple-salesforce
-    /// speaks only https). The certificate is printed, and written to --tls-cert-out.
+    /// Serve HTTPS (simple-salesforce speaks only https) with a certificate for localhost
+    /// and 127.0.0.1 signed by a local authority generated at start. Clients trust the
+    /// authority's certificate, written to --tls-cert-out.
     #[arg(long)]
     tls: bool,
-    /// Where to write the generated TLS certificate (PEM), for clients to trust.
+    /// Where to write the local authority's certificate (PEM), for clients to trust
+    /// (Python requests: REQUESTS_CA_BUNDLE; Node: NODE_EXTRA_CA_CERTS; curl: --cacert).
     #[arg(long, requires = "tls")]
     tls_cert_out: Option<PathBuf>,
     /// State file: loaded at start if it exists, saved at shutdown (Ctrl-C) and on

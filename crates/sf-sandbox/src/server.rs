@@ -293,7 +293,7 @@ async fn versions(State(shared): SharedState) -> Response {
         .and_then(|major| major.parse().ok())
         .unwrap_or(62);
     let seasons = ["Winter", "Spring", "Summer"];
-    let list: Vec<Value> = (31..=latest)
+    let list: Vec<Value> = (20..=latest)
         .map(|major| {
             // v50.0 was Winter '21; three releases a year since.
             let offset = i64::from(major) - 50;
