@@ -1184,3 +1184,83 @@ async fn a_person_account_is_found_by_its_mobile_number_through_its_contact() {
         json!("INVALID_FIELD_FOR_INSERT_UPDATE")
     );
 }
+
+#[tokio::test]
+async fn faults_can_be_set_over_http_with_the_documented_json() {
+    let harness = Harness::start().await;
+    let plan = json!({"script": [{"kind": "internal_error"}, null, {"kind": "request_limit_exceeded"}], "script_filter": {"methods": ["GET"]}});
+    let response = harness
+        .http
+        .put(harness.url("/__sandbox/faults"))
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, body) = harness.get(&format!("{V}/limits")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body[0]["errorCode"], json!("UNKNOWN_EXCEPTION"));
+    assert_eq!(
+        harness
+            .post(
+                &format!("{V}/sobjects/Account"),
+                json!({"Name": "not a GET"})
+            )
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(harness.get(&format!("{V}/limits")).await.0, StatusCode::OK);
+    assert_eq!(
+        harness.get(&format!("{V}/limits")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    harness
+        .http
+        .delete(harness.url("/__sandbox/faults"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(harness.get(&format!("{V}/limits")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_generator_fills_the_org_deterministically_over_http() {
+    let first = Harness::start().await;
+    let spec = json!({"seed": 9, "accounts": 10, "contacts": 30, "person_accounts": 5, "leads": 20, "users": 2});
+    let report: Value = first
+        .http
+        .post(first.url("/__sandbox/generate"))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["person_accounts"], json!(5));
+    let (_, page) = first
+        .get(&format!(
+            "{V}/query?q=SELECT+COUNT()+FROM+Account+WHERE+IsPersonAccount+=+true"
+        ))
+        .await;
+    assert_eq!(page["totalSize"], json!(5));
+    let second = Harness::start().await;
+    second
+        .http
+        .post(second.url("/__sandbox/generate"))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    let phones = |harness: &Harness| -> Vec<Value> {
+        harness
+            .sandbox
+            .org()
+            .records("Contact")
+            .into_iter()
+            .map(|record| record.get("Phone").cloned().unwrap_or(Value::Null))
+            .collect()
+    };
+    assert_eq!(phones(&first), phones(&second));
+}
