@@ -7,6 +7,7 @@
 //! - [`ingest`]: signed event ingest.
 //! - [`server`]: `serve`: the API bound to a listener until shutdown.
 //! - [`store`]: the durable store (SQLite or PostgreSQL) with the sync outbox.
+//! - [`worker`]: the sync worker: outbox → rules → Salesforce → result.
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod crm;
 pub mod ingest;
 pub mod server;
 pub mod store;
+pub mod worker;
 
 #[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::store::Store;
+use crate::worker::Worker;
 
 /// Binds the configured address and serves until `shutdown` resolves.
 pub async fn serve(
@@ -20,7 +21,33 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(address = %config.listen, "callsync API listening");
-    run(listener, AppState::new(store), shutdown).await
+    // One shutdown signal for both: the API stops taking requests and the
+    // worker finishes its round, then both return.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = config.worker.enabled.then(|| {
+        let worker = Worker::new(
+            store.clone(),
+            config.worker.clone(),
+            Some(format!("http://{}", config.listen)),
+        );
+        let mut stopped = stopped.clone();
+        tokio::spawn(worker.run(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
+    let mut api_stopped = stopped.clone();
+    let api = run(listener, AppState::new(store), async move {
+        let _ = api_stopped.wait_for(|stop| *stop).await;
+    });
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    api.await?;
+    if let Some(worker) = worker {
+        worker.await.context("the sync worker panicked")?;
+    }
+    Ok(())
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; requests in

@@ -109,15 +109,15 @@ pub(super) async fn list_calls(
     filter.since = parse_time("since", query.since, &mut problems);
     filter.until = parse_time("until", query.until, &mut problems);
     filter.limit = limit(query.limit, &mut problems);
-    if let Some(state_name) = &query.state {
-        if SyncState::parse(state_name).is_none() {
-            problems.push(Problem {
-                field: "state".into(),
-                message: format!(
-                    "{state_name:?} is not one of pending, waiting, synced, never, failed"
-                ),
-            });
-        }
+    if let Some(state_name) = &query.state
+        && SyncState::parse(state_name).is_none()
+    {
+        problems.push(Problem {
+            field: "state".into(),
+            message: format!(
+                "{state_name:?} is not one of pending, waiting, synced, never, failed"
+            ),
+        });
     }
     refuse_if_any(problems)?;
     filter.user_id = query.user;

@@ -1,0 +1,366 @@
+//! The sync end to end: events stored as ingest stores them, the worker
+//! run step by step, and the Task checked in an in-process sf-sandbox —
+//! on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
+
+use callsync::config::WorkerConfig;
+use callsync::store::{NewEvent, NewOrg, Store, SyncState, UserRow};
+use callsync::test_support::TestDatabase;
+use callsync::worker::{Round, Worker};
+use callsync_core::settings::{Settings, Timing};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use sf_sandbox::{Fault, NewUser, RuleCondition, Sandbox, SandboxConfig, ValidationRule};
+
+const AGENT: &str = "agent@acme.example";
+
+/// A sandbox org with one agent and a few customers, and callsync's store
+/// with organisation `acme` connected to it.
+struct World {
+    sandbox: Sandbox,
+    store: Store,
+    worker: Worker,
+    agent_id: String,
+    contact_id: String,
+    account_id: String,
+}
+
+impl World {
+    async fn new(db: &TestDatabase, settings: Settings) -> World {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let org = sandbox.org();
+        let admin = org.admin_user();
+        let agent_id = org
+            .add_user(&NewUser::named(AGENT, "Aiko", "Sato"))
+            .to_string();
+        let account_id = org
+            .insert(
+                admin,
+                "Account",
+                json!({"Name": "Acme Trading", "Phone": "06-9999-0000"}),
+            )
+            .unwrap()
+            .to_string();
+        let contact_id = org
+            .insert(
+                admin,
+                "Contact",
+                json!({"LastName": "Tanaka", "FirstName": "Ken", "Phone": "03-1234-5678", "AccountId": account_id}),
+            )
+            .unwrap()
+            .to_string();
+
+        let store = db.store().await;
+        let credentials = sandbox.credentials();
+        let connection = json!({
+            "login_url": sandbox.url(),
+            "consumer_key": credentials.client_id,
+            "private_key_pem": credentials.private_key_pem,
+            "default_username": credentials.username,
+        });
+        store
+            .create_org(
+                &NewOrg {
+                    id: "acme".into(),
+                    name: "Acme".into(),
+                    signing_secret: "whsec".into(),
+                    settings_json: serde_json::to_string(&settings).unwrap(),
+                    salesforce_json: Some(connection.to_string()),
+                },
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        store
+            .upsert_user(&UserRow {
+                org_id: "acme".into(),
+                user_id: "u1".into(),
+                name: "Aiko Sato".into(),
+                sf_username: Some(AGENT.into()),
+            })
+            .await
+            .unwrap();
+        let config = WorkerConfig {
+            backoff_base_ms: 1,
+            backoff_max_ms: 5,
+            ..WorkerConfig::default()
+        };
+        let worker = Worker::new(store.clone(), config, Some("http://callsync.test".into()));
+        World {
+            sandbox,
+            store,
+            worker,
+            agent_id,
+            contact_id,
+            account_id,
+        }
+    }
+
+    async fn post(&self, events: &[Value]) {
+        let events: Vec<NewEvent> = events
+            .iter()
+            .map(|event| NewEvent {
+                event_id: event["id"].as_str().unwrap().into(),
+                call_id: event["call_id"].as_str().unwrap().into(),
+                occurred_at: event["occurred_at"].as_str().unwrap().parse().unwrap(),
+                body_json: event.to_string(),
+            })
+            .collect();
+        self.store
+            .ingest("acme", &events, Timestamp::now())
+            .await
+            .unwrap();
+    }
+
+    /// Runs worker rounds until the queue holds nothing due (backoffs here
+    /// are milliseconds), and sums what they did.
+    async fn sync(&self) -> Round {
+        let mut total = Round::default();
+        for _ in 0..50 {
+            let round = self.worker.run_once().await.unwrap();
+            total.claimed += round.claimed;
+            total.created += round.created;
+            total.adopted += round.adopted;
+            total.updated += round.updated;
+            total.retried += round.retried;
+            total.failed += round.failed;
+            total.never += round.never;
+            if round.claimed == 0 {
+                if self.store.queue_depth().await.unwrap() == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        total
+    }
+
+    fn tasks(&self) -> Vec<Value> {
+        self.sandbox
+            .org()
+            .records("Task")
+            .into_iter()
+            .map(Value::Object)
+            .collect()
+    }
+
+    fn task_of(&self, call_id: &str) -> Value {
+        let tasks: Vec<Value> = self
+            .tasks()
+            .into_iter()
+            .filter(|t| t["CallObject"] == call_id)
+            .collect();
+        assert_eq!(
+            tasks.len(),
+            1,
+            "exactly one Task for call {call_id}: {tasks:#?}"
+        );
+        tasks.into_iter().next().unwrap()
+    }
+}
+
+/// An event of call `call` at minute `minute` of a fixed morning.
+fn event(id: &str, call: &str, minute: u32, body: Value) -> Value {
+    let mut event = json!({
+        "id": id, "org": "acme", "call_id": call, "user": "u1",
+        "occurred_at": format!("2026-11-24T01:{minute:02}:00Z"),
+        "direction": "outbound", "user_number": "050-1111-2222",
+        "customer_number": "0312345678",
+    });
+    for (key, value) in body.as_object().unwrap() {
+        event[key] = value.clone();
+    }
+    event
+}
+
+/// Faults scripted with this hit only Task creates.
+fn task_creates() -> sf_sandbox::FaultFilter {
+    sf_sandbox::FaultFilter {
+        methods: vec!["POST".into()],
+        path_contains: Some("/sobjects/Task".into()),
+    }
+}
+
+fn outgoing_call(call: &str) -> Vec<Value> {
+    vec![
+        event(&format!("{call}-1"), call, 0, json!({"type": "dialing"})),
+        event(&format!("{call}-2"), call, 1, json!({"type": "answered"})),
+        event(
+            &format!("{call}-3"),
+            call,
+            5,
+            json!({"type": "ended", "talk_seconds": 240, "outcome": "answered"}),
+        ),
+    ]
+}
+
+callsync::on_both_backends! {
+    async fn r5_an_answered_outgoing_call_becomes_one_task_on_the_contact_written_by_the_agent(db: &TestDatabase) {
+        let world = World::new(db, Settings::default()).await;
+        world.post(&outgoing_call("c1")).await;
+        let round = world.sync().await;
+        assert_eq!(round.created, 1, "{round:?}");
+
+        let task = world.task_of("c1");
+        assert_eq!(task["Subject"], "発信", "R5.1 default subject");
+        assert_eq!(task["WhoId"], world.contact_id.as_str(), "R3: the Contact with that number, written differently");
+        assert_eq!(task["WhatId"], world.account_id.as_str(), "R5: WhatId is the Contact's Account");
+        assert_eq!(task["CreatedById"], world.agent_id.as_str(), "R5: written with the agent's own token");
+        assert_eq!(task["OwnerId"], world.agent_id.as_str(), "R7: the handler owns it by default");
+        assert_eq!(task["CallType"], "Outbound");
+        assert_eq!(task["CallDurationInSeconds"], 240);
+        assert_eq!(task["TaskSubtype"], "Call");
+
+        let call = world.store.call("acme", "c1").await.unwrap().unwrap();
+        assert_eq!(call.sync_state, SyncState::Synced);
+        assert_eq!(call.summary.kind.as_deref(), Some("outgoing"));
+        let contact = world.store.contact("acme", "+81312345678").await.unwrap().unwrap();
+        assert_eq!(contact.entry.company.as_deref(), Some("Acme Trading"), "R4: a Contact's company is its Account's name");
+    }
+}
+
+callsync::on_both_backends! {
+    async fn r10_shuffled_and_duplicated_events_still_give_exactly_one_task(db: &TestDatabase) {
+        let world = World::new(db, Settings::default()).await;
+        let mut events = outgoing_call("c2");
+        events.reverse();
+        world.post(&events[..1]).await; // `ended` alone first
+        world.sync().await;
+        world.post(&events).await;
+        world.post(&events).await;
+        world.sync().await;
+        world.task_of("c2");
+        assert_eq!(world.tasks().len(), 1);
+    }
+}
+
+callsync::on_both_backends! {
+    async fn r6_memo_and_analysis_update_the_task_and_keep_the_users_own_edits(db: &TestDatabase) {
+        let settings = Settings {
+            comment_template: "{MEMO}\n{SPEECH_RECOGNITION_SUMMARY}".into(),
+            ..Settings::default()
+        };
+        let world = World::new(db, settings).await;
+        world.post(&outgoing_call("c3")).await;
+        world.sync().await;
+        let task_id = world.task_of("c3")["Id"].as_str().unwrap().to_owned();
+
+        // A salesperson edits a field callsync does not own.
+        let admin = world.sandbox.org().admin_user();
+        world.sandbox.org().update(admin, "Task", &task_id, json!({"Priority": "High"})).unwrap();
+
+        world.post(&[event("c3-4", "c3", 6, json!({"type": "memo_saved", "values": ["見積依頼"], "note": "call back Friday"}))]).await;
+        world.post(&[event("c3-5", "c3", 7, json!({"type": "analysis_completed", "speech_recognition": "もしもし…", "summary": "Wants a quote."}))]).await;
+        let round = world.sync().await;
+        assert!(round.updated >= 1, "{round:?}");
+
+        let task = world.task_of("c3");
+        let description = task["Description"].as_str().unwrap();
+        assert!(description.contains("Wants a quote."), "{description}");
+        assert_eq!(task["Priority"], "High", "R6 Beyond: only owned fields are written");
+    }
+}
+
+callsync::on_both_backends! {
+    async fn r3_7_an_unknown_number_still_gets_an_unlinked_task(db: &TestDatabase) {
+        let world = World::new(db, Settings::default()).await;
+        let mut events = outgoing_call("c4");
+        for event in &mut events {
+            event["customer_number"] = json!("045-000-0000");
+        }
+        world.post(&events).await;
+        world.sync().await;
+        let task = world.task_of("c4");
+        assert!(task.get("WhoId").is_none_or(Value::is_null), "{task:#?}");
+    }
+}
+
+callsync::on_both_backends! {
+    async fn r2_an_extension_call_is_never_synced(db: &TestDatabase) {
+        let world = World::new(db, Settings::default()).await;
+        let mut events = outgoing_call("c5");
+        for event in &mut events {
+            event["direction"] = json!("extension");
+        }
+        world.post(&events).await;
+        let round = world.sync().await;
+        assert_eq!(round.never, 1, "{round:?}");
+        assert!(world.tasks().is_empty());
+        assert_eq!(world.store.call("acme", "c5").await.unwrap().unwrap().sync_state, SyncState::Never);
+    }
+}
+
+callsync::on_both_backends! {
+    async fn r10_with_call_start_timing_the_task_is_created_at_answer_and_completed_at_the_end(db: &TestDatabase) {
+        let settings = Settings { timing: Timing::CallStart, ..Settings::default() };
+        let world = World::new(db, settings).await;
+        let events = outgoing_call("c6");
+        world.post(&events[..2]).await;
+        world.sync().await;
+        assert_eq!(world.task_of("c6")["CallDurationInSeconds"], 0, "R5: 0 at call_start");
+        world.post(&events[2..]).await;
+        world.sync().await;
+        assert_eq!(world.task_of("c6")["CallDurationInSeconds"], 240, "R6 Beyond: the end's facts are written");
+    }
+}
+
+callsync::on_both_backends! {
+    async fn r6_lock_errors_and_outages_are_retried_to_success(db: &TestDatabase) {
+        let world = World::new(db, Settings::default()).await;
+        world.sandbox.faults().set_plan(sf_sandbox::FaultPlan {
+            script: vec![Some(Fault::UnableToLockRow), Some(Fault::ServiceUnavailable)],
+            script_filter: task_creates(),
+            ..sf_sandbox::FaultPlan::default()
+        });
+        world.post(&outgoing_call("c7")).await;
+        let round = world.sync().await;
+        assert_eq!(world.sandbox.faults().injected(), 2);
+        assert_eq!(round.retried, 2, "{round:?}");
+        world.task_of("c7");
+        assert!(world.store.errors("acme", true, 10).await.unwrap().is_empty());
+    }
+}
+
+callsync::on_both_backends! {
+    async fn r9_a_validation_rule_failure_lands_in_the_error_log_and_a_retry_after_the_fix_succeeds(db: &TestDatabase) {
+        let world = World::new(db, Settings::default()).await;
+        world.sandbox.org().add_validation_rule(ValidationRule {
+            object: "Task".into(),
+            name: "No_Outbound".into(),
+            condition: RuleCondition::Equals("CallType".into(), "Outbound".into()),
+            error_message: "Outbound calls must be logged by hand".into(),
+            error_field: None,
+        });
+        world.post(&outgoing_call("c8")).await;
+        let round = world.sync().await;
+        assert_eq!(round.failed, 1, "{round:?}");
+        let errors = world.store.errors("acme", true, 10).await.unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].code, "FIELD_CUSTOM_VALIDATION_EXCEPTION");
+        assert!(errors[0].remedy.contains("validation rule"), "{}", errors[0].remedy);
+        assert!(world.tasks().is_empty());
+
+        world.sandbox.org().write().clear_validation_rules();
+        world.store.retry_error("acme", errors[0].id, Timestamp::now()).await.unwrap();
+        world.sync().await;
+        world.task_of("c8");
+        assert_eq!(world.store.call("acme", "c8").await.unwrap().unwrap().sync_state, SyncState::Synced);
+    }
+}
+
+callsync::on_both_backends! {
+    async fn a_dropped_connection_after_the_create_committed_makes_no_duplicate(db: &TestDatabase) {
+        let world = World::new(db, Settings::default()).await;
+        world.post(&outgoing_call("c9")).await;
+        // Let the worker get as far as the create, then drop that answer.
+        world.sandbox.faults().set_plan(sf_sandbox::FaultPlan {
+            script: vec![Some(Fault::DropAfterCommit)],
+            script_filter: task_creates(),
+            ..sf_sandbox::FaultPlan::default()
+        });
+        let round = world.sync().await;
+        assert_eq!(world.sandbox.faults().injected(), 1, "the create's answer was dropped");
+        assert_eq!((round.created, round.adopted), (0, 1), "design decision 2: the Task is adopted: {round:?}");
+        world.task_of("c9");
+    }
+}
