@@ -613,3 +613,72 @@ async fn r9_an_unknown_salesforce_user_must_be_reconnected() {
     assert!(remedy.contains("reconnect the Salesforce user"), "{remedy}");
     assert!(!error.to_string().contains("PRIVATE KEY"));
 }
+
+/// Scripts `fault` for the next API request (after the client is warm, so the token
+/// request is not the one that meets it).
+fn next_request_fails(world: &World, fault: sf_sandbox::Fault) {
+    world.sandbox.faults().push_script([Some(fault)]);
+}
+
+#[tokio::test]
+async fn r6_a_locked_row_is_transient_and_says_it_is_retried() {
+    let world = World::start().await;
+    world.warm_up().await;
+    next_request_fails(&world, sf_sandbox::Fault::UnableToLockRow);
+    let error = create_task(&world.client(), &json!({"Subject": "発信"}))
+        .await
+        .unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    assert!(matches!(error.kind(), ErrorKind::RetryLater { .. }));
+    assert!(
+        error
+            .remedy(Step::CreateTask, None)
+            .contains("retries this by itself")
+    );
+    create_task(&world.client(), &json!({"Subject": "発信"}))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn decision_2_a_create_whose_answer_was_lost_is_adopted_not_duplicated() {
+    let world = World::start().await;
+    world.warm_up().await;
+    let fields = json!({"Subject": "発信", "CallObject": "call-lost"});
+    next_request_fails(&world, sf_sandbox::Fault::DropAfterCommit);
+    let error = create_task(&world.client(), &fields).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::OutcomeUnknown, "{error}");
+    assert!(!error.is_transient());
+
+    let (id, created) = adopt_or_create_task(&world.client(), "call-lost", &fields)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(world.record(id.to_18())["CallObject"], "call-lost");
+    assert_eq!(world.sandbox.org().records("Task").len(), 1);
+}
+
+#[tokio::test]
+async fn an_outage_during_the_phone_search_is_retried_later() {
+    let world = World::start().await;
+    world.warm_up().await;
+    next_request_fails(&world, sf_sandbox::Fault::ServiceUnavailable);
+    let error = find_record(
+        &world.client(),
+        &call("03-1234-5678", None),
+        PhoneRegion::JAPAN,
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_transient(), "{error}");
+}
+
+#[tokio::test]
+async fn an_expired_session_is_renewed_without_the_caller_noticing() {
+    let world = World::start().await;
+    world.warm_up().await;
+    next_request_fails(&world, sf_sandbox::Fault::ExpireSession);
+    create_task(&world.client(), &json!({"Subject": "発信"}))
+        .await
+        .unwrap();
+}

@@ -17,6 +17,9 @@ pub enum CrmError {
     /// The organisation's stored connection cannot be used (unreadable JSON, an empty key).
     #[error("the Salesforce connection is not usable: {0}")]
     InvalidConnection(String),
+    /// The fields handed to a write could not be sent (they are not a JSON object).
+    #[error("the Task fields cannot be sent: {0}")]
+    InvalidFields(String),
     /// Salesforce answered successfully, but not in a shape callsync can read.
     #[error("Salesforce answered {what} in an unexpected shape: {detail}")]
     UnexpectedAnswer {
@@ -33,8 +36,8 @@ impl CrmError {
         match self {
             CrmError::Salesforce(error) => error.kind(),
             CrmError::InvalidConnection(_) => ErrorKind::Reauthenticate,
-            // A shape we cannot read will not change by asking again.
-            CrmError::UnexpectedAnswer { .. } => ErrorKind::Permanent,
+            // Neither a shape we cannot read nor fields we cannot send change by asking again.
+            CrmError::UnexpectedAnswer { .. } | CrmError::InvalidFields(_) => ErrorKind::Permanent,
         }
     }
 
@@ -49,12 +52,14 @@ impl CrmError {
     pub fn salesforce(&self) -> Option<&salesforce::Error> {
         match self {
             CrmError::Salesforce(error) => Some(error),
-            CrmError::InvalidConnection(_) | CrmError::UnexpectedAnswer { .. } => None,
+            CrmError::InvalidConnection(_)
+            | CrmError::InvalidFields(_)
+            | CrmError::UnexpectedAnswer { .. } => None,
         }
     }
 
     /// Salesforce's error code for the error log (`FIELD_CUSTOM_VALIDATION_EXCEPTION`), or
-    /// one of ours (`CALLSYNC_INVALID_CONNECTION`, `CALLSYNC_UNEXPECTED_ANSWER`,
+    /// one of ours (`CALLSYNC_INVALID_CONNECTION`, `CALLSYNC_INVALID_FIELDS`, `CALLSYNC_UNEXPECTED_ANSWER`,
     /// `CALLSYNC_TRANSPORT` when Salesforce never answered).
     pub fn code(&self) -> String {
         match self {
@@ -64,6 +69,7 @@ impl CrmError {
                 None => format!("HTTP_{}", error.status().unwrap_or_default()),
             },
             CrmError::InvalidConnection(_) => "CALLSYNC_INVALID_CONNECTION".to_owned(),
+            CrmError::InvalidFields(_) => "CALLSYNC_INVALID_FIELDS".to_owned(),
             CrmError::UnexpectedAnswer { .. } => "CALLSYNC_UNEXPECTED_ANSWER".to_owned(),
         }
     }

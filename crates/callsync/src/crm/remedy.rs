@@ -233,6 +233,11 @@ pub fn remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> String {
             "the organisation's Salesforce connection cannot be used ({message}): enter the \
              connection again, then retry"
         ),
+        "CALLSYNC_INVALID_FIELDS" | "CALLSYNC_UNEXPECTED_ANSWER" => format!(
+            "callsync could not complete {} ({message}); this is a fault in callsync: \
+             report it with this entry, then retry",
+            step.doing()
+        ),
         "CALLSYNC_TRANSPORT" | "SERVER_UNAVAILABLE" | "QUERY_TIMEOUT" => format!(
             "Salesforce could not be reached or did not answer in time while {}; callsync \
              retries this by itself, and a retry by hand works once Salesforce answers again",
@@ -441,6 +446,13 @@ mod tests {
             "POST sobjects/Task failed",
             &[],
             &["could not be reached", "retries this by itself"],
+        ),
+        (
+            Step::Match,
+            "CALLSYNC_UNEXPECTED_ANSWER",
+            "Salesforce answered the phone search in an unexpected shape",
+            &[],
+            &["a fault in callsync"],
         ),
         (
             Step::CreateTask,

@@ -68,12 +68,12 @@ pub async fn update_task(
     id: &SalesforceId,
     fields: &impl Serialize,
 ) -> Result<(), CrmError> {
-    let body = serde_json::to_value(fields).map_err(|error| CrmError::UnexpectedAnswer {
-        what: "the Task update",
-        detail: format!("the fields could not be written as JSON: {error}"),
-    })?;
-    if body.as_object().is_some_and(serde_json::Map::is_empty) {
-        return Ok(());
+    let body =
+        serde_json::to_value(fields).map_err(|error| CrmError::InvalidFields(error.to_string()))?;
+    match body.as_object() {
+        Some(map) if map.is_empty() => return Ok(()),
+        Some(_) => {}
+        None => return Err(CrmError::InvalidFields("not a JSON object".to_owned())),
     }
     client_as_user.update("Task", id.to_18(), &body).await?;
     Ok(())
