@@ -1264,3 +1264,20 @@ async fn the_generator_fills_the_org_deterministically_over_http() {
     };
     assert_eq!(phones(&first), phones(&second));
 }
+
+#[tokio::test]
+async fn a_password_without_the_security_token_is_refused() {
+    let harness = Harness::start().await;
+    let credentials = harness.sandbox.credentials().clone();
+    let (status, body) = harness
+        .token_form(&[
+            ("grant_type", "password"),
+            ("client_id", &credentials.client_id),
+            ("client_secret", &credentials.client_secret),
+            ("username", &credentials.username),
+            ("password", &credentials.password),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], json!("invalid_grant"));
+}
