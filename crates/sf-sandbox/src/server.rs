@@ -203,6 +203,11 @@ async fn gate_inner(shared: &Arc<Shared>, request: &mut Request, next: Next) -> 
     let Some(user) = shared.sessions.authenticate(&token) else {
         return ApiError::invalid_session().into_response();
     };
+    // Deactivating a user ends their sessions in Salesforce.
+    if !shared.org.read().user_is_active(&user) {
+        shared.sessions.expire(&token);
+        return ApiError::invalid_session().into_response();
+    }
     let used = shared.api_used.fetch_add(1, Ordering::Relaxed) + 1;
     if used > shared.daily_api_limit.load(Ordering::Relaxed) {
         shared.api_used.fetch_sub(1, Ordering::Relaxed);

@@ -1281,3 +1281,32 @@ async fn a_password_without_the_security_token_is_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], json!("invalid_grant"));
 }
+
+#[tokio::test]
+async fn a_deactivated_users_session_ends() {
+    let harness = Harness::start().await;
+    let user =
+        harness
+            .sandbox
+            .org()
+            .add_user(&NewUser::named("leaver@callsync.sandbox", "Ken", "Abe"));
+    let token = harness
+        .sandbox
+        .issue_token("leaver@callsync.sandbox")
+        .unwrap();
+    let (status, _, _) = harness
+        .send_as(&token, reqwest::Method::GET, &format!("{V}/limits"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let admin = harness.sandbox.admin_user();
+    harness
+        .sandbox
+        .org()
+        .update(admin, "User", user.as_str(), json!({"IsActive": false}))
+        .unwrap();
+    let (status, _, body) = harness
+        .send_as(&token, reqwest::Method::GET, &format!("{V}/limits"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body[0]["errorCode"], json!("INVALID_SESSION_ID"));
+}
