@@ -649,6 +649,11 @@ async fn decision_2_a_create_whose_answer_was_lost_is_adopted_not_duplicated() {
     let error = create_task(&world.client(), &fields).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::OutcomeUnknown, "{error}");
     assert!(!error.is_transient());
+    let remedy = error.remedy(Step::CreateTask, None);
+    assert!(
+        remedy.contains("may or may not have been saved"),
+        "{remedy}"
+    );
 
     let (id, created) = adopt_or_create_task(&world.client(), "call-lost", &fields)
         .await

@@ -3,6 +3,7 @@
 //! that fixes it.
 
 use callsync_core::settings::{CustomFieldMapping, Settings};
+use salesforce::ErrorKind;
 use serde::{Deserialize, Serialize};
 
 use super::error::CrmError;
@@ -69,6 +70,22 @@ pub struct Failure<'a> {
 /// name the setting involved: which R5.4 value a custom field is mapped for, the configured
 /// Task status.
 pub fn remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> String {
+    known_remedy(failure, settings).unwrap_or_else(|| generic_remedy(failure))
+}
+
+/// A code callsync has no specific words for: say what failed and where to look.
+fn generic_remedy(failure: &Failure<'_>) -> String {
+    format!(
+        "Salesforce refused {} with {}: {}; fix the cause in Salesforce or in the settings, \
+         then retry",
+        failure.step.doing(),
+        failure.code,
+        failure.message.trim()
+    )
+}
+
+/// The remedy for a code callsync knows, or `None`.
+fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<String> {
     let Failure {
         step,
         code,
@@ -83,7 +100,7 @@ pub fn remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> String {
         .first()
         .cloned()
         .or_else(|| quoted_column(message).map(str::to_owned));
-    match code {
+    Some(match code {
         "INVALID_SESSION_ID" | "invalid_grant" | "INVALID_AUTH_HEADER" | "INVALID_LOGIN" => {
             let hint = if message.contains("approve") {
                 " (the user has not been approved for the connected app: pre-authorise its \
@@ -248,29 +265,60 @@ pub fn remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> String {
              retry by hand works once Salesforce answers again",
             step.doing()
         ),
-        _ => format!(
-            "Salesforce refused {} with {code}: {message}; fix the cause in Salesforce or in \
-             the settings, then retry",
-            step.doing()
-        ),
-    }
+        _ => return None,
+    })
 }
 
 impl CrmError {
-    /// The R9 remedy for this error at `step`; see [`remedy`].
+    /// The R9 remedy for this error at `step`; see [`remedy`]. A code without words of its
+    /// own gets the remedy of its classification (a token refused for a reason not listed
+    /// still means "reconnect the Salesforce user").
     pub fn remedy(&self, step: Step, settings: Option<&Settings>) -> String {
         let code = self.code();
         let message = self.message();
         let fields = self.fields();
-        remedy(
+        let failure = Failure {
+            step,
+            code: &code,
+            message: &message,
+            fields: &fields,
+        };
+        if self.kind() == ErrorKind::OutcomeUnknown {
+            let safe = if step == Step::CreateTask {
+                "callsync looks for the Task by its CallObject before creating it again, so a \
+                 retry never duplicates it"
+            } else {
+                "sending the same change again is harmless, so a retry is safe"
+            };
+            return format!(
+                "Salesforce did not answer after {} was sent ({message}), so it may or may not \
+                 have been saved; {safe}",
+                step.doing()
+            );
+        }
+        if let Some(known) = known_remedy(&failure, settings) {
+            return known;
+        }
+        let by_kind = match self.kind() {
+            ErrorKind::Reauthenticate => "INVALID_SESSION_ID",
+            ErrorKind::DailyLimitExhausted => "REQUEST_LIMIT_EXCEEDED",
+            ErrorKind::RetryLater { .. } => "CALLSYNC_TRANSPORT",
+            ErrorKind::OutcomeUnknown | ErrorKind::Permanent => return generic_remedy(&failure),
+        };
+        let message = if by_kind == "REQUEST_LIMIT_EXCEEDED" {
+            "TotalRequests"
+        } else {
+            &message
+        };
+        known_remedy(
             &Failure {
-                step,
-                code: &code,
-                message: &message,
-                fields: &fields,
+                code: by_kind,
+                message,
+                ..failure
             },
             settings,
         )
+        .unwrap_or_else(|| generic_remedy(&failure))
     }
 }
 
