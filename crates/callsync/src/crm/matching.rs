@@ -264,6 +264,8 @@ async fn run_queries(client: &Client, queries: &[Soql]) -> Result<Vec<Candidate>
     struct QueryBody {
         records: Vec<Value>,
     }
+    // The subrequest URL is the Query resource as the composite documentation writes it:
+    // `/services/data/vXX.X/query/?q=SELECT+Id+FROM+Account`.
     let subrequests: Vec<CompositeSubrequest> = queries
         .iter()
         .enumerate()
@@ -271,7 +273,7 @@ async fn run_queries(client: &Client, queries: &[Soql]) -> Result<Vec<Candidate>
             method: "GET".to_owned(),
             url: format!(
                 "{}?q={}",
-                client.data_path("query"),
+                client.data_path("query/"),
                 form_urlencoded::byte_serialize(query.as_str().as_bytes()).collect::<String>()
             ),
             reference_id: format!("q{index}"),
