@@ -121,7 +121,6 @@ async fn r3_1_click_to_call_links_the_dialled_record_whatever_the_number_in_one_
         "Contact",
         json!({"LastName": "Sato", "Phone": "03-1234-5678"}),
     );
-    world.warm_up().await;
 
     let before = world.calls();
     let found = find_record(
@@ -132,7 +131,11 @@ async fn r3_1_click_to_call_links_the_dialled_record_whatever_the_number_in_one_
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(world.calls() - before, 1, "one GET of the record");
+    assert_eq!(
+        world.calls() - before,
+        1,
+        "one GET of the record, nothing else"
+    );
     assert_eq!(found.record_id.to_18(), lead);
     assert_eq!(found.matched_by, MatchedBy::ClickToCall);
     assert_eq!(found.who_id.unwrap().to_18(), lead);

@@ -80,10 +80,17 @@ pub async fn find_record(
     call: &Call,
     region: PhoneRegion,
 ) -> Result<Option<Match>, CrmError> {
-    let person_accounts = person_accounts_enabled(client).await?;
     if let Some(click) = call.click_to_call()
         && let Some(object) = RecordObject::from_key_prefix(&click.record_id)
     {
+        // Only an Account's fields depend on Person Accounts; a Contact or Lead is fetched
+        // without asking describe first.
+        let person_accounts = match object {
+            RecordObject::Account | RecordObject::PersonAccount => {
+                person_accounts_enabled(client).await?
+            }
+            RecordObject::Contact | RecordObject::Lead => false,
+        };
         match fetch_record(client, &click.record_id, object, person_accounts).await {
             Ok(Some(candidate)) => return Ok(choose_record(call, &[candidate], region)),
             Ok(None) => {
@@ -94,11 +101,13 @@ pub async fn find_record(
                 let Some(without_click) = without_click_to_call(call) else {
                     return Ok(None);
                 };
+                let person_accounts = person_accounts_enabled(client).await?;
                 return search_by_number(client, &without_click, region, person_accounts).await;
             }
             Err(error) => return Err(error),
         }
     }
+    let person_accounts = person_accounts_enabled(client).await?;
     search_by_number(client, call, region, person_accounts).await
 }
 
