@@ -218,7 +218,9 @@ impl Worker {
                     message: format!("the stored settings cannot be read: {error}"),
                     remedy: "save the organisation's sync settings again, then retry".into(),
                 };
-                return self.handle_failure(item, failure, None, now).await;
+                return self
+                    .handle_failure(item, failure, None, &CallSummary::default(), now)
+                    .await;
             }
         };
         let events = self.events(item).await?;
@@ -270,6 +272,7 @@ impl Worker {
                         item,
                         StepFailure::Crm(Step::Auth, error),
                         Some(&settings),
+                        &summary,
                         now,
                     )
                     .await;
@@ -283,7 +286,7 @@ impl Worker {
                         .into(),
                 };
                 return self
-                    .handle_failure(item, failure, Some(&settings), now)
+                    .handle_failure(item, failure, Some(&settings), &summary, now)
                     .await;
             }
         };
@@ -295,6 +298,7 @@ impl Worker {
                         item,
                         StepFailure::Crm(Step::Auth, error),
                         Some(&settings),
+                        &summary,
                         now,
                     )
                     .await;
@@ -306,7 +310,7 @@ impl Worker {
             Ok(username) => username,
             Err(failure) => {
                 return self
-                    .handle_failure(item, failure, Some(&settings), now)
+                    .handle_failure(item, failure, Some(&settings), &summary, now)
                     .await;
             }
         };
@@ -321,6 +325,7 @@ impl Worker {
                             item,
                             StepFailure::Crm(Step::Match, error),
                             Some(&settings),
+                            &summary,
                             now,
                         )
                         .await;
@@ -345,6 +350,7 @@ impl Worker {
                             item,
                             StepFailure::Crm(Step::FindUser, error),
                             Some(&settings),
+                            &summary,
                             now,
                         )
                         .await;
@@ -387,6 +393,7 @@ impl Worker {
                                 item,
                                 StepFailure::Crm(Step::CreateTask, error),
                                 Some(&settings),
+                                &summary,
                                 now,
                             )
                             .await;
@@ -403,6 +410,7 @@ impl Worker {
                             item,
                             StepFailure::Crm(Step::UpdateTask, error),
                             Some(&settings),
+                            &summary,
                             now,
                         )
                         .await;
@@ -640,6 +648,7 @@ impl Worker {
         item: &WorkItem,
         failure: StepFailure,
         settings: Option<&Settings>,
+        summary: &CallSummary,
         now: Timestamp,
     ) -> anyhow::Result<Outcome> {
         let (step_name, code, message, remedy, retry_after) = match &failure {
@@ -697,7 +706,7 @@ impl Worker {
             message,
             remedy,
         };
-        let id = self.store.fail(item, &error, now).await?;
+        let id = self.store.fail(item, summary, &error, now).await?;
         tracing::warn!(error_log = id, code = %error.code, "sync failed; see the error log");
         Ok(Outcome::Failed)
     }

@@ -1,6 +1,7 @@
 //! The `callsync` command line: one binary, one subcommand per job. Each
 //! subcommand is a thin shell over the library.
 
+mod demo;
 mod explain;
 mod org;
 
@@ -24,6 +25,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// See callsync work with nothing to set up: starts an in-process
+    /// Salesforce sandbox with a generated org, runs callsync on a fresh
+    /// SQLite file, posts a scripted day of calls (every call kind, both
+    /// timings, transfers, predictive calls, memos, voice analysis, an
+    /// unknown number and a failing case) and prints what became of them.
+    Demo {
+        /// Exit after the summary instead of serving until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+        /// Where the demo's API listens (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Run the API (ingest, read, admin) and the sync worker.
     Serve,
     /// Apply database migrations and exit.
@@ -56,6 +70,11 @@ enum ConfigCommand {
 /// Runs the command line; `main` only reports the error.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo { once, listen } => {
+            // The demo prints its own summary; logs would only crowd it.
+            init_logging(LogFormat::Text, "error");
+            demo::run(demo::DemoOptions { once, listen }).await
+        }
         Command::ExplainNumber { number, region } => {
             let stdin = std::io::stdin();
             explain::run(&number, &region, stdin.lock(), std::io::stdout().lock())
@@ -66,14 +85,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let config = Config::load(cli.config.as_deref())?;
-            init_logging(config.log_format);
+            init_logging(config.log_format, "info");
             crate::store::Store::connect(&config.database_url).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Serve => {
             let config = Config::load(cli.config.as_deref())?;
-            init_logging(config.log_format);
+            init_logging(config.log_format, "info");
             crate::server::serve(config, shutdown_signal()).await
         }
         Command::Org(command) => {
@@ -84,10 +103,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Logs to standard error, as text or JSON; `RUST_LOG` filters
-/// (default `info`).
-pub fn init_logging(format: LogFormat) {
+/// (default `default_filter`).
+pub fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

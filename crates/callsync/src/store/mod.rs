@@ -594,6 +594,7 @@ impl Store {
     pub async fn fail(
         &self,
         item: &WorkItem,
+        summary: &CallSummary,
         error: &NewError,
         now: Timestamp,
     ) -> anyhow::Result<i64> {
@@ -608,12 +609,16 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE calls SET sync_state = 'failed', updated_at = $3
+            "UPDATE calls SET sync_state = 'failed', updated_at = $3,
+                user_id = $4, kind = $5, customer_number = $6
              WHERE org_id = $1 AND call_id = $2",
         )
         .bind(&item.org_id)
         .bind(&item.call_id)
         .bind(millis(now))
+        .bind(&summary.user_id)
+        .bind(&summary.kind)
+        .bind(&summary.customer_number)
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(

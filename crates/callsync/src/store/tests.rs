@@ -122,7 +122,7 @@ on_both_backends! {
             message: "Subject must not be empty".into(),
             remedy: "a validation rule in Salesforce rejected the Task".into(),
         };
-        let id = store.fail(&item, &error, at(2)).await.unwrap();
+        let id = store.fail(&item, &CallSummary::default(), &error, at(2)).await.unwrap();
         assert!(store.claim("w1", at(100), Duration::from_secs(30), 10).await.unwrap().is_empty());
         assert_eq!(store.call("acme", "c1").await.unwrap().unwrap().sync_state, SyncState::Failed);
         let open = store.errors("acme", true, 10).await.unwrap();
