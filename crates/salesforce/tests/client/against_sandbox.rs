@@ -1,14 +1,6 @@
 //! The client end to end against `sf-sandbox` run in-process: every operation,
 //! token expiry and refresh, faults, paging over more than one batch, and
 //! hostile strings through the quoting helpers.
-//!
-//! STATUS: written before `sf-sandbox` had a server (`Sandbox::start`). It is
-//! only compiled with `--features sandbox-tests`, and that needs
-//! `sf-sandbox` as a dev-dependency. The API used is the one announced for
-//! the sandbox (`Sandbox::start(SandboxConfig::default())`, `.url()`,
-//! `.credentials()`, `.org()`); the fault-injection calls are gathered in
-//! `mod faults` below, the one place to adapt once the sandbox's fault API
-//! exists.
 
 use futures_util::TryStreamExt as _;
 use salesforce::{
