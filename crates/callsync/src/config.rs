@@ -121,6 +121,11 @@ impl Config {
             "fidelity_python",
             "fidelity_node_path",
             "config",
+            // Secrets of the `replay` command, not settings of the service.
+            "api_key",
+            "api_key_file",
+            "signing_secret",
+            "signing_secret_file",
         ]));
         figment
             .extract()

@@ -224,3 +224,39 @@ async fn health_and_readiness_answer() {
         assert_eq!(response.status(), 200, "{path}");
     }
 }
+
+callsync::on_both_backends! {
+    async fn replay_posts_a_recorded_file_signed_reports_bad_lines_and_is_safe_to_repeat(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("events.ndjson");
+        let lines = [
+            event("r1", "rc", "dialing").to_string(),
+            "{this is not json".to_owned(),
+            event("r2", "rc", "ended").to_string(),
+        ];
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let replay = || {
+            let (url, key, secret, file) = (app.url.clone(), app.ingest_key.clone(), app.secret.clone(), file.clone());
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_callsync"))
+                    .args(["replay", file.to_str().unwrap(), "--url", &url, "--batch", "1"])
+                    .env("CALLSYNC_API_KEY", key)
+                    .env("CALLSYNC_SIGNING_SECRET", secret)
+                    .output()
+                    .unwrap()
+            })
+        };
+        let first = replay().await.unwrap();
+        let stdout = String::from_utf8_lossy(&first.stdout);
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        assert!(stdout.contains("accepted 2, duplicates 0, unreadable lines 1"), "{stdout}\n{stderr}");
+        assert!(stderr.contains("line 2: not JSON"), "{stderr}");
+        assert!(!first.status.success(), "a skipped line is reported in the exit status");
+        assert!(!stderr.contains(&app.secret) && !stdout.contains(&app.ingest_key), "no secret is printed");
+
+        let again = replay().await.unwrap();
+        assert!(String::from_utf8_lossy(&again.stdout).contains("accepted 0, duplicates 2"));
+        assert_eq!(app.store.call_events("acme", "rc").await.unwrap().len(), 2);
+    }
+}

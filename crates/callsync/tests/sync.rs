@@ -364,3 +364,55 @@ callsync::on_both_backends! {
         world.task_of("c9");
     }
 }
+
+/// Design decision 1: on PostgreSQL several instances share the work
+/// (`FOR UPDATE SKIP LOCKED`, leases); every call still gets exactly one Task.
+#[tokio::test]
+async fn two_workers_on_one_postgres_database_write_each_task_exactly_once() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let world = World::new(&db, Settings::default()).await;
+    let calls: Vec<String> = (0..30).map(|n| format!("shared-{n:02}")).collect();
+    for call in &calls {
+        world.post(&outgoing_call(call)).await;
+    }
+    let second = Worker::new(
+        world.store.clone(),
+        WorkerConfig {
+            batch: 4,
+            ..WorkerConfig::default()
+        },
+        None,
+    );
+    let first = Worker::new(
+        world.store.clone(),
+        WorkerConfig {
+            batch: 4,
+            ..WorkerConfig::default()
+        },
+        None,
+    );
+    let drain = |worker: Worker| async move {
+        let mut claimed = 0;
+        for _ in 0..200 {
+            let round = worker.run_once().await.unwrap();
+            claimed += round.claimed;
+            if round.claimed == 0 {
+                break;
+            }
+        }
+        claimed
+    };
+    let (a, b) = tokio::join!(drain(first), drain(second));
+    assert_eq!(world.store.queue_depth().await.unwrap(), 0);
+    assert_eq!(
+        a + b,
+        calls.len(),
+        "each call claimed once in all: {a} + {b}"
+    );
+    for call in &calls {
+        world.task_of(call);
+    }
+    assert_eq!(world.tasks().len(), calls.len());
+}

@@ -2,8 +2,11 @@
 //! subcommand is a thin shell over the library.
 
 mod demo;
+mod errors;
 mod explain;
 mod org;
+mod replay;
+mod sandbox;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -53,6 +56,36 @@ enum Command {
         #[arg(long, default_value = "JP")]
         region: String,
     },
+    /// Post recorded events (NDJSON, one event per line) to a callsync API,
+    /// signed and in batches, with a progress bar. Safe to repeat: the same
+    /// event id is accepted once. The API key and signing secret come from
+    /// CALLSYNC_API_KEY and CALLSYNC_SIGNING_SECRET (or *_FILE paths), never
+    /// from the command line.
+    Replay {
+        /// The NDJSON file.
+        file: PathBuf,
+        /// The callsync API.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Events per request (at most 1000).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        batch: u16,
+    },
+    /// The error log (R9): list failures with their remedies; retry one.
+    #[command(subcommand)]
+    Errors(errors::ErrorsCommand),
+    /// Run the local Salesforce org (sf-sandbox) on its own until Ctrl-C.
+    Sandbox {
+        #[arg(long, default_value_t = 8443)]
+        port: u16,
+        /// Seeds ids and generated data.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Generate about this many records (accounts, contacts, person
+        /// accounts, leads, users) at start.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+    },
     /// Manage organisations.
     #[command(subcommand)]
     Org(org::OrgCommand),
@@ -94,6 +127,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref())?;
             init_logging(config.log_format, "info");
             crate::server::serve(config, shutdown_signal()).await
+        }
+        Command::Replay { file, url, batch } => {
+            init_logging(LogFormat::Text, "warn");
+            let target = replay::ReplayTarget {
+                url,
+                api_key: secret_from_env("CALLSYNC_API_KEY")?,
+                signing_secret: secret_from_env("CALLSYNC_SIGNING_SECRET")?,
+                batch: usize::from(batch),
+            };
+            let report = replay::run(&file, &target).await?;
+            println!(
+                "accepted {}, duplicates {}, unreadable lines {}, refused batches {}",
+                report.accepted,
+                report.duplicates,
+                report.unreadable_lines.len(),
+                report.refused_batches.len()
+            );
+            anyhow::ensure!(
+                report.unreadable_lines.is_empty() && report.refused_batches.is_empty(),
+                "some events were not accepted (see above)"
+            );
+            Ok(())
+        }
+        Command::Errors(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            errors::run(command, &config).await
+        }
+        Command::Sandbox {
+            port,
+            seed,
+            records,
+        } => {
+            init_logging(LogFormat::Text, "warn");
+            sandbox::run(port, seed, records).await
         }
         Command::Org(command) => {
             let config = Config::load(cli.config.as_deref())?;
@@ -139,4 +206,23 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// A secret from `NAME`, or from the file `NAME_FILE` names (trailing
+/// whitespace trimmed). Secrets never come from the command line, where
+/// other users of the machine could read them.
+fn secret_from_env(name: &str) -> anyhow::Result<secrecy::SecretString> {
+    if let Ok(value) = std::env::var(name) {
+        return Ok(value.into());
+    }
+    let file_variable = format!("{name}_FILE");
+    match std::env::var(&file_variable) {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                anyhow::anyhow!("cannot read {file_variable} ({path}): {error}")
+            })?;
+            Ok(text.trim_end().to_owned().into())
+        }
+        Err(_) => anyhow::bail!("set {name} or {file_variable}"),
+    }
 }
