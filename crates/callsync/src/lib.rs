@@ -5,6 +5,7 @@
 //! - [`config`]: the typed configuration (defaults, TOML file, `CALLSYNC_*`).
 //! - [`crm`]: what the worker asks of Salesforce (matching, users, Task writes).
 //! - [`ingest`]: signed event ingest.
+//! - [`metrics`]: Prometheus metrics on their own listener.
 //! - [`server`]: `serve`: the API bound to a listener until shutdown.
 //! - [`store`]: the durable store (SQLite or PostgreSQL) with the sync outbox.
 //! - [`worker`]: the sync worker: outbox → rules → Salesforce → result.
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod crm;
 pub mod ingest;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod worker;

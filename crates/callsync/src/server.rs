@@ -35,6 +35,24 @@ pub async fn serve(
             let _ = stopped.wait_for(|stop| *stop).await;
         }))
     });
+    let metrics = match config.metrics_listen {
+        Some(address) => {
+            let handle = crate::metrics::install()?;
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {address}"))?;
+            tracing::info!(%address, "metrics listening");
+            let mut metrics_stopped = stopped.clone();
+            Some(tokio::spawn(
+                axum::serve(listener, crate::metrics::router(handle, store.clone()))
+                    .with_graceful_shutdown(async move {
+                        let _ = metrics_stopped.wait_for(|stop| *stop).await;
+                    })
+                    .into_future(),
+            ))
+        }
+        None => None,
+    };
     let mut api_stopped = stopped.clone();
     let api = run(listener, AppState::new(store), async move {
         let _ = api_stopped.wait_for(|stop| *stop).await;
@@ -44,6 +62,9 @@ pub async fn serve(
         let _ = stop.send(true);
     });
     api.await?;
+    if let Some(metrics) = metrics {
+        metrics.await.context("the metrics server panicked")??;
+    }
     if let Some(worker) = worker {
         worker.await.context("the sync worker panicked")?;
     }

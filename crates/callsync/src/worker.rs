@@ -69,8 +69,24 @@ enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    fn name(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Adopted => "adopted",
+            Outcome::Updated => "updated",
+            Outcome::UpToDate => "up_to_date",
+            Outcome::Waiting => "waiting",
+            Outcome::Never => "never",
+            Outcome::Retried => "retried",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 impl Round {
     fn count(&mut self, outcome: Outcome) {
+        metrics::counter!(crate::metrics::SYNCS, "outcome" => outcome.name()).increment(1);
         let counter = match outcome {
             Outcome::Created => &mut self.created,
             Outcome::Adopted => &mut self.adopted,
@@ -424,6 +440,12 @@ impl Worker {
             }
         };
 
+        if let Some(usage) = writer.api_usage() {
+            let org = item.org_id.clone();
+            metrics::gauge!(crate::metrics::SALESFORCE_API_USED, "org" => org.clone())
+                .set(usage.used as f64);
+            metrics::gauge!(crate::metrics::SALESFORCE_API_MAX, "org" => org).set(usage.max as f64);
+        }
         let written = written.after_write(task_id.clone(), &sent, &call);
         let contact = if step == Step::CreateTask {
             contact_entry(&call, &settings, found.as_ref())

@@ -44,6 +44,8 @@ pub(super) async fn ingest(
         .store
         .ingest(&caller.org_id, &events, state.now())
         .await?;
+    metrics::counter!(crate::metrics::EVENTS_ACCEPTED).increment(outcome.accepted);
+    metrics::counter!(crate::metrics::EVENTS_DUPLICATE).increment(outcome.duplicates);
     tracing::info!(
         org = %caller.org_id,
         accepted = outcome.accepted,
