@@ -62,6 +62,10 @@ pub struct WorkerConfig {
     pub backoff_max_ms: u64,
     /// Timeout of each Salesforce request.
     pub salesforce_timeout_seconds: u64,
+    /// The share of an organisation's daily Salesforce API allowance
+    /// callsync may use; past it, calls wait, leaving the rest to the
+    /// organisation's other integrations and people.
+    pub api_budget_share: f64,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for WorkerConfig {
             backoff_base_ms: 500,
             backoff_max_ms: 60_000,
             salesforce_timeout_seconds: 30,
+            api_budget_share: 0.9,
         }
     }
 }
@@ -163,6 +168,9 @@ max_attempts = {attempts}
 backoff_base_ms = {base}
 backoff_max_ms = {max}
 salesforce_timeout_seconds = {timeout}
+# The share of each organisation's daily Salesforce API allowance callsync
+# may use; past it, calls wait for the rolling 24-hour window to move.
+api_budget_share = {budget}
 "#,
             database_url = defaults.database_url,
             listen = defaults.listen,
@@ -179,6 +187,7 @@ salesforce_timeout_seconds = {timeout}
             base = defaults.worker.backoff_base_ms,
             max = defaults.worker.backoff_max_ms,
             timeout = defaults.worker.salesforce_timeout_seconds,
+            budget = defaults.worker.api_budget_share,
         )
     }
 }

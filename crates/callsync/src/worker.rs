@@ -320,6 +320,9 @@ impl Worker {
                     .await;
             }
         };
+        if let Some(deferred) = self.over_budget(item, &client, now).await? {
+            return Ok(deferred);
+        }
         let searcher = client.for_user(connection.default_username.trim());
 
         let writer_username = match self.writer_username(&call, &connection).await? {
@@ -477,6 +480,47 @@ impl Worker {
         self.store.finish(item, &finished, now).await?;
         tracing::info!(task = %task_id, outcome = ?outcome, "call synced");
         Ok(outcome)
+    }
+
+    /// Defers the call when the organisation's Salesforce API usage, as the
+    /// last answer reported it, is past callsync's share of the daily
+    /// allowance: the rest is left to the organisation's other integrations
+    /// and people. The work comes back when the rolling window has moved.
+    async fn over_budget(
+        &self,
+        item: &WorkItem,
+        client: &salesforce::Client,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<Outcome>> {
+        let Some(usage) = client.api_usage() else {
+            return Ok(None);
+        };
+        let share = self.config.api_budget_share.clamp(0.0, 1.0);
+        if usage.max == 0 || (usage.used as f64) < share * usage.max as f64 {
+            return Ok(None);
+        }
+        let line = HistoryLine {
+            action: "budget".into(),
+            outcome: "deferred".into(),
+            detail: Some(format!(
+                "Salesforce API usage {}/{} is past callsync's share ({:.0} %); trying again in 5 minutes",
+                usage.used,
+                usage.max,
+                share * 100.0
+            )),
+        };
+        let later = now
+            .checked_add(jiff::SignedDuration::from_mins(5))
+            .unwrap_or(now);
+        self.store
+            .retry_later(item, later, false, &line, now)
+            .await?;
+        tracing::warn!(
+            used = usage.used,
+            max = usage.max,
+            "API budget reached; call deferred"
+        );
+        Ok(Some(Outcome::Waiting))
     }
 
     async fn events(&self, item: &WorkItem) -> anyhow::Result<Vec<Event>> {
@@ -646,7 +690,9 @@ impl Worker {
                 outcome: "wait".into(),
                 detail: Some("waiting for the call's opening event".into()),
             };
-            self.store.retry_later(item, deadline, &line, now).await?;
+            self.store
+                .retry_later(item, deadline, false, &line, now)
+                .await?;
             return Ok(Outcome::Waiting);
         }
         let finished = Finished {
@@ -718,7 +764,9 @@ impl Worker {
                     item.attempts + 1
                 )),
             };
-            self.store.retry_later(item, not_before, &line, now).await?;
+            self.store
+                .retry_later(item, not_before, true, &line, now)
+                .await?;
             tracing::warn!(%code, attempt = item.attempts + 1, ?delay, "transient failure; will retry");
             return Ok(Outcome::Retried);
         }

@@ -416,3 +416,20 @@ async fn two_workers_on_one_postgres_database_write_each_task_exactly_once() {
     }
     assert_eq!(world.tasks().len(), calls.len());
 }
+
+callsync::on_both_backends! {
+    async fn calls_wait_once_the_organisations_api_budget_share_is_used(db: &TestDatabase) {
+        let world = World::new(db, Settings::default()).await;
+        world.sandbox.set_daily_api_limit(1_000);
+        world.sandbox.set_api_usage(950);
+        world.post(&outgoing_call("b1")).await;
+        world.sync().await;
+        world.task_of("b1"); // the first answer tells callsync where the usage stands
+        world.post(&outgoing_call("b2")).await;
+        let round = world.worker.run_once().await.unwrap();
+        assert_eq!(round.waiting, 1, "{round:?}");
+        assert!(world.tasks().iter().all(|task| task["CallObject"] != "b2"), "b2 waits for budget");
+        let history = world.store.history("acme", "b2").await.unwrap();
+        assert!(history.iter().any(|line| line.outcome == "deferred"), "{history:?}");
+    }
+}

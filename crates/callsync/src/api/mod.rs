@@ -68,6 +68,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A span per request (method and path; headers, which carry keys and
+        // signatures, are never recorded).
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -564,24 +564,27 @@ impl Store {
         Ok(())
     }
 
-    /// Puts a work item back for a later attempt (a transient error), with
-    /// one more attempt counted and a history line.
+    /// Puts a work item back for a later attempt, with a history line. A
+    /// failure counts towards the attempts before the error log; a deferral
+    /// (waiting for time to pass, or for API budget) does not.
     pub async fn retry_later(
         &self,
         item: &WorkItem,
         not_before: Timestamp,
+        counts_as_attempt: bool,
         history: &HistoryLine,
         now: Timestamp,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE sync_work SET not_before = $3, attempts = attempts + 1,
+            "UPDATE sync_work SET not_before = $3, attempts = attempts + $4,
                 lease_owner = NULL, lease_until = NULL
              WHERE org_id = $1 AND call_id = $2",
         )
         .bind(&item.org_id)
         .bind(&item.call_id)
         .bind(millis(not_before))
+        .bind(i64::from(counts_as_attempt))
         .execute(&mut *tx)
         .await?;
         insert_history(&mut tx, item, history, &None, now).await?;

@@ -143,7 +143,7 @@ on_both_backends! {
         store.ingest("acme", &[event("e1", "c1", 1)], at(1)).await.unwrap();
         let item = store.claim("w1", at(1), Duration::from_secs(30), 10).await.unwrap().remove(0);
         let line = HistoryLine { action: "create_task".into(), outcome: "retry".into(), detail: Some("UNABLE_TO_LOCK_ROW".into()) };
-        store.retry_later(&item, at(10), &line, at(2)).await.unwrap();
+        store.retry_later(&item, at(10), true, &line, at(2)).await.unwrap();
         assert!(store.claim("w1", at(5), Duration::from_secs(30), 10).await.unwrap().is_empty());
         let again = store.claim("w1", at(10), Duration::from_secs(30), 10).await.unwrap();
         assert_eq!(again[0].attempts, 1);
