@@ -260,3 +260,20 @@ callsync::on_both_backends! {
         assert_eq!(app.store.call_events("acme", "rc").await.unwrap().len(), 2);
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_a_key() {
+    let db = TestDatabase::sqlite();
+    let app = TestApp::spawn(&db).await;
+    let document: Value = app
+        .http
+        .get(format!("{}/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(document["paths"]["/v1/events"]["post"].is_object());
+}

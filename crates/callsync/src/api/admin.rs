@@ -11,12 +11,12 @@ use serde_json::Value;
 
 use super::AppState;
 use super::auth::{Caller, Scope};
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiError, ApiResult, ErrorBody, Problem};
 use crate::store::{CallFilter, CallRow, ContactRow, ErrorRow, HistoryRow, SyncState, UserRow};
 
 const MAX_LIMIT: i64 = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CallsQuery {
     /// Calls whose first event is at or after this time (RFC 3339).
@@ -31,7 +31,7 @@ pub(super) struct CallsQuery {
 }
 
 /// A call as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct CallView {
     call_id: String,
     user_id: Option<String>,
@@ -41,6 +41,7 @@ pub(super) struct CallView {
     updated_at: Timestamp,
     sync_state: SyncState,
     task_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
     linked: Option<Value>,
 }
 
@@ -98,6 +99,19 @@ fn refuse_if_any(problems: Vec<Problem>) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/calls",
+    tag = "admin",
+    params(CallsQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Calls, newest first", body = Vec<CallView>),
+        (status = 422, description = "Invalid query parameters", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
 pub(super) async fn list_calls(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,15 +142,29 @@ pub(super) async fn list_calls(
 }
 
 /// One call with everything callsync knows of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct CallDetail {
     #[serde(flatten)]
     call: CallView,
+    #[schema(value_type = Vec<Object>)]
     events: Vec<Value>,
     contact: Option<ContactRow>,
     sync_history: Vec<HistoryRow>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/calls/{call_id}",
+    tag = "admin",
+    params(("call_id" = String, Path, description = "The call's sequence id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The call with its events, contact entry and sync history", body = CallDetail),
+        (status = 404, description = "No such call in this organisation", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
 pub(super) async fn get_call(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,12 +196,25 @@ pub(super) async fn get_call(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LimitQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/contacts",
+    tag = "admin",
+    params(LimitQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The contact list (R4)", body = Vec<ContactRow>),
+        (status = 422, description = "Invalid query parameters", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
 pub(super) async fn list_contacts(
     State(state): State<AppState>,
     caller: Caller,
@@ -186,7 +227,7 @@ pub(super) async fn list_contacts(
     Ok(Json(state.store.contacts(&caller.org_id, limit).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ErrorsQuery {
     /// Only entries not yet resolved (the default).
@@ -194,6 +235,19 @@ pub(super) struct ErrorsQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/errors",
+    tag = "admin",
+    params(ErrorsQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Error-log entries with remedies (R9)", body = Vec<ErrorRow>),
+        (status = 422, description = "Invalid query parameters", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
 pub(super) async fn list_errors(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,13 +263,26 @@ pub(super) async fn list_errors(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Retried {
     retried: bool,
     call_id: String,
 }
 
 /// Retries the call behind an error-log entry, once its cause is fixed (R9).
+#[utoipa::path(
+    post,
+    path = "/v1/errors/{id}/retry",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The entry's number")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The call is queued again", body = Retried),
+        (status = 404, description = "No such entry in this organisation", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
 pub(super) async fn retry_error(
     State(state): State<AppState>,
     caller: Caller,
@@ -237,6 +304,17 @@ pub(super) async fn retry_error(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "admin",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Users and their Salesforce links", body = Vec<UserRow>),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
 pub(super) async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -245,7 +323,7 @@ pub(super) async fn list_users(
     Ok(Json(state.store.users(&caller.org_id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UserLink {
     name: String,
@@ -254,6 +332,19 @@ pub(super) struct UserLink {
 }
 
 /// Creates or changes a user and their link to a Salesforce user.
+#[utoipa::path(
+    put,
+    path = "/v1/users/{user_id}",
+    tag = "admin",
+    params(("user_id" = String, Path)), request_body = UserLink,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The user as stored", body = UserRow),
+        (status = 422, description = "Invalid user", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
 pub(super) async fn put_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -299,7 +390,7 @@ pub(super) async fn put_user(
 }
 
 /// The caller's organisation, without its secrets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct OrgView {
     id: String,
     name: String,
@@ -307,6 +398,17 @@ pub(super) struct OrgView {
     salesforce_connected: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/org",
+    tag = "admin",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The caller's organisation, without secrets", body = OrgView),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
 pub(super) async fn get_org(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// One problem in a request, located by a path such as `events[3].customer_number`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     pub field: String,
     pub message: String,
@@ -26,6 +26,15 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The organisation is not in a state that allows the request (no
+    /// Salesforce connection, or one Salesforce refuses); the message says
+    /// what to change.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something the request depends on (Salesforce) cannot be reached now;
+    /// the message says what was not done and why.
+    #[error("{0}")]
+    Unavailable(String),
     /// The body is not what the endpoint takes (not JSON, wrong shape).
     #[error("{0}")]
     BadRequest(String),
@@ -39,18 +48,26 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub struct Body<'a> {
     error: Detail<'a>,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
+/// What went wrong: a stable code, a message for people, and the problems
+/// located by field.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Detail<'a> {
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `invalid`, `internal`.
     code: &'a str,
     message: String,
     #[serde(skip_serializing_if = "<[Problem]>::is_empty")]
     details: &'a [Problem],
 }
+
+/// The error body's schema, for the API document.
+pub type ErrorBody = Body<'static>;
 
 impl ApiError {
     pub fn invalid(message: impl Into<String>, problems: Vec<Problem>) -> ApiError {
@@ -65,6 +82,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -11,13 +11,36 @@ use serde_json::Value;
 
 use super::AppState;
 use super::auth::{Caller, Scope};
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiError, ApiResult, ErrorBody, Problem};
+use super::openapi::EventsBody;
 use crate::ingest::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::store::{IngestOutcome, NewEvent};
 
 /// The most events one request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "ingest",
+    request_body(
+        content = EventsBody,
+        description = "One event, or an array of at most 1000. Signed: `X-Callsync-Timestamp` (Unix seconds) and `X-Callsync-Signature: v1=<hex HMAC-SHA256 of \"<timestamp>.<body>\">`",
+    ),
+    params(
+        ("x-callsync-timestamp" = String, Header, description = "Unix seconds when the request was signed"),
+        ("x-callsync-signature" = String, Header, description = "`v1=<hex>`; several may be comma-separated"),
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Stored with the sync work it causes", body = IngestOutcome),
+        (status = 400, description = "Not JSON, empty, too many events, or not an event", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key, or a missing, wrong or stale signature", body = ErrorBody),
+        (status = 403, description = "The key lacks the ingest scope", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB"),
+        (status = 422, description = "Some events are invalid; none was stored", body = ErrorBody),
+    )
+)]
 pub(super) async fn ingest(
     State(state): State<AppState>,
     caller: Caller,

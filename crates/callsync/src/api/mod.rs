@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod error;
 mod events;
+mod openapi;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::store::Store;
 pub use auth::{Scope, key_hash, new_key, new_signing_secret};
 pub use error::{ApiError, ApiResult, Problem};
 pub use events::MAX_EVENTS_PER_REQUEST;
+pub use openapi::ApiDoc;
 
 /// The largest request body taken (a batch of events with transcripts).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -65,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users", get(admin::list_users))
         .route("/v1/users/{user_id}", axum::routing::put(admin::put_user))
         .route("/v1/org", get(admin::get_org))
+        .route("/openapi.json", get(openapi::document))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -46,7 +46,7 @@ impl OrgRow {
 
 /// A callsync user (an agent of the phone system) and the Salesforce user
 /// their Tasks are written as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserRow {
     #[serde(skip)]
     pub org_id: String,
@@ -96,7 +96,7 @@ impl StoredEvent {
 }
 
 /// What one ingest transaction did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IngestOutcome {
     pub accepted: u64,
     pub duplicates: u64,
@@ -126,7 +126,7 @@ impl WorkItem {
 }
 
 /// Where a call stands with Salesforce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncState {
     /// Work is queued.
@@ -172,7 +172,7 @@ pub struct CallSummary {
     pub customer_number: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ContactEntry {
     /// The customer number in normal form (E.164, or its digits, R3.6).
     pub number: String,
@@ -244,7 +244,7 @@ impl CallRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HistoryRow {
     pub at: Timestamp,
     pub action: String,
@@ -265,7 +265,7 @@ impl HistoryRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ContactRow {
     #[serde(flatten)]
     pub entry: ContactEntry,
@@ -299,7 +299,7 @@ pub struct NewError {
     pub remedy: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorRow {
     pub id: i64,
     #[serde(skip)]
