@@ -277,3 +277,29 @@ async fn the_openapi_document_is_served_without_a_key() {
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     assert!(document["paths"]["/v1/events"]["post"].is_object());
 }
+
+callsync::on_both_backends! {
+    async fn one_organisations_key_cannot_read_or_retry_anothers_calls_or_errors(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        assert_eq!(app.post_events(&json!(event("e1", "secret-call", "dialing"))).await.status(), 202);
+        let globex_key = new_key();
+        app.store.add_api_key(&key_hash(&globex_key), "globex", "admin", "t", Timestamp::now()).await.unwrap();
+        let get = |path: &str, key: &str| app.http.get(format!("{}{path}", app.url)).bearer_auth(key).send();
+
+        let own: Value = get("/v1/calls", &app.admin_key).await.unwrap().json().await.unwrap();
+        assert_eq!(own.as_array().unwrap().len(), 1, "acme sees its call");
+        let foreign: Value = get("/v1/calls", &globex_key).await.unwrap().json().await.unwrap();
+        assert_eq!(foreign, json!([]), "globex sees none of acme's calls");
+        assert_eq!(get("/v1/calls/secret-call", &globex_key).await.unwrap().status(), 404);
+
+        // An error-log entry of acme's, by number, is not globex's to see or retry.
+        let item = app.store.claim("w", Timestamp::now(), std::time::Duration::from_secs(30), 10).await.unwrap().remove(0);
+        let failure = callsync::store::NewError { step: "s".into(), code: "C".into(), message: "m".into(), remedy: "r".into() };
+        let id = app.store.fail(&item, &Default::default(), &failure, Timestamp::now()).await.unwrap();
+        let retry = app.http.post(format!("{}/v1/errors/{id}/retry", app.url)).bearer_auth(&globex_key).send().await.unwrap();
+        assert_eq!(retry.status(), 404);
+        let errors: Value = get("/v1/errors", &globex_key).await.unwrap().json().await.unwrap();
+        assert_eq!(errors, json!([]));
+        assert_eq!(get("/v1/calls", &app.ingest_key).await.unwrap().status(), 403, "an ingest key cannot read");
+    }
+}
