@@ -448,40 +448,123 @@ struct R10Row {
 
 fn r10_rows() -> Vec<R10Row> {
     let ended = |talk: u32, outcome: &str| json!({"type": "ended", "talk_seconds": talk, "outcome": outcome});
-    let transfer = |kind: &str| json!({"type": "transferred", "kind": kind, "destination": "050-9999-0000"});
+    let transfer =
+        |kind: &str| json!({"type": "transferred", "kind": kind, "destination": "050-9999-0000"});
     vec![
-        R10Row { name: "outgoing", direction: "outbound", user: Some("u1"), predictive: false,
-            steps: vec![json!({"type": "dialing"}), json!({"type": "answered"}), ended(60, "answered")],
-            at_call_start: Some("発信"), at_call_end: Some("発信") },
-        R10Row { name: "incoming", direction: "inbound", user: Some("u1"), predictive: false,
-            steps: vec![json!({"type": "ringing"}), json!({"type": "answered"}), ended(60, "answered")],
-            at_call_start: Some("着信"), at_call_end: Some("着信") },
-        R10Row { name: "transfer", direction: "inbound", user: Some("u1"), predictive: false,
-            steps: vec![json!({"type": "ringing"}), json!({"type": "answered"}), transfer("external"), ended(60, "answered")],
-            at_call_start: Some("転送"), at_call_end: Some("転送") },
-        R10Row { name: "missed-outgoing", direction: "outbound", user: Some("u1"), predictive: false,
+        R10Row {
+            name: "outgoing",
+            direction: "outbound",
+            user: Some("u1"),
+            predictive: false,
+            steps: vec![
+                json!({"type": "dialing"}),
+                json!({"type": "answered"}),
+                ended(60, "answered"),
+            ],
+            at_call_start: Some("発信"),
+            at_call_end: Some("発信"),
+        },
+        R10Row {
+            name: "incoming",
+            direction: "inbound",
+            user: Some("u1"),
+            predictive: false,
+            steps: vec![
+                json!({"type": "ringing"}),
+                json!({"type": "answered"}),
+                ended(60, "answered"),
+            ],
+            at_call_start: Some("着信"),
+            at_call_end: Some("着信"),
+        },
+        R10Row {
+            name: "transfer",
+            direction: "inbound",
+            user: Some("u1"),
+            predictive: false,
+            steps: vec![
+                json!({"type": "ringing"}),
+                json!({"type": "answered"}),
+                transfer("external"),
+                ended(60, "answered"),
+            ],
+            at_call_start: Some("転送"),
+            at_call_end: Some("転送"),
+        },
+        R10Row {
+            name: "missed-outgoing",
+            direction: "outbound",
+            user: Some("u1"),
+            predictive: false,
             steps: vec![json!({"type": "dialing"}), ended(0, "no_answer")],
-            at_call_start: Some("発信(不在)"), at_call_end: Some("発信(不在)") },
-        R10Row { name: "missed-incoming", direction: "inbound", user: None, predictive: false,
+            at_call_start: Some("発信(不在)"),
+            at_call_end: Some("発信(不在)"),
+        },
+        R10Row {
+            name: "missed-incoming",
+            direction: "inbound",
+            user: None,
+            predictive: false,
             steps: vec![json!({"type": "ringing"}), ended(0, "no_answer")],
-            at_call_start: Some("着信(不在)"), at_call_end: Some("着信(不在)") },
-        R10Row { name: "voicemail", direction: "inbound", user: Some("u1"), predictive: false,
+            at_call_start: Some("着信(不在)"),
+            at_call_end: Some("着信(不在)"),
+        },
+        R10Row {
+            name: "voicemail",
+            direction: "inbound",
+            user: Some("u1"),
+            predictive: false,
             steps: vec![json!({"type": "ringing"}), ended(0, "voicemail")],
-            at_call_start: None, at_call_end: Some("留守番電話") },
-        R10Row { name: "predictive-unanswered", direction: "outbound", user: None, predictive: true,
+            at_call_start: None,
+            at_call_end: Some("留守番電話"),
+        },
+        R10Row {
+            name: "predictive-unanswered",
+            direction: "outbound",
+            user: None,
+            predictive: true,
             steps: vec![json!({"type": "dialing"}), ended(0, "no_answer")],
-            at_call_start: Some("発信(不在)"), at_call_end: Some("発信(不在)") },
-        R10Row { name: "predictive-talked", direction: "outbound", user: Some("u1"), predictive: true,
-            steps: vec![json!({"type": "dialing"}), json!({"type": "answered"}), ended(60, "answered")],
-            at_call_start: None, at_call_end: Some("発信") },
-        R10Row { name: "extension", direction: "extension", user: Some("u1"), predictive: false,
-            steps: vec![json!({"type": "dialing"}), json!({"type": "answered"}), ended(60, "answered")],
-            at_call_start: None, at_call_end: None },
+            at_call_start: Some("発信(不在)"),
+            at_call_end: Some("発信(不在)"),
+        },
+        R10Row {
+            name: "predictive-talked",
+            direction: "outbound",
+            user: Some("u1"),
+            predictive: true,
+            steps: vec![
+                json!({"type": "dialing"}),
+                json!({"type": "answered"}),
+                ended(60, "answered"),
+            ],
+            at_call_start: None,
+            at_call_end: Some("発信"),
+        },
+        R10Row {
+            name: "extension",
+            direction: "extension",
+            user: Some("u1"),
+            predictive: false,
+            steps: vec![
+                json!({"type": "dialing"}),
+                json!({"type": "answered"}),
+                ended(60, "answered"),
+            ],
+            at_call_start: None,
+            at_call_end: None,
+        },
     ]
 }
 
 async fn r10_table_for(db: &TestDatabase, timing: Timing) {
-    let world = World::new(db, Settings { timing, ..Settings::default() }).await;
+    let world = World::new(
+        db,
+        Settings {
+            timing,
+            ..Settings::default()
+        },
+    )
+    .await;
     let default_user = world.sandbox.org().admin_user().to_string();
     for row in r10_rows() {
         let call = format!("r10-{}", row.name);
@@ -490,7 +573,12 @@ async fn r10_table_for(db: &TestDatabase, timing: Timing) {
             .iter()
             .enumerate()
             .map(|(index, step)| {
-                let mut event = event(&format!("{call}-{index}"), &call, index as u32, step.clone());
+                let mut event = event(
+                    &format!("{call}-{index}"),
+                    &call,
+                    index as u32,
+                    step.clone(),
+                );
                 event["direction"] = json!(row.direction);
                 match row.user {
                     Some(user) => event["user"] = json!(user),
@@ -517,14 +605,35 @@ async fn r10_table_for(db: &TestDatabase, timing: Timing) {
             Timing::CallStart => row.at_call_start,
             Timing::CallEnd => row.at_call_end,
         };
-        let tasks: Vec<Value> = world.tasks().into_iter().filter(|task| task["CallObject"] == call.as_str()).collect();
+        let tasks: Vec<Value> = world
+            .tasks()
+            .into_iter()
+            .filter(|task| task["CallObject"] == call.as_str())
+            .collect();
         match expected {
-            None => assert!(tasks.is_empty(), "R10 {timing:?} {}: no Task, got {tasks:#?}", row.name),
+            None => assert!(
+                tasks.is_empty(),
+                "R10 {timing:?} {}: no Task, got {tasks:#?}",
+                row.name
+            ),
             Some(subject) => {
-                assert_eq!(tasks.len(), 1, "R10 {timing:?} {}: exactly one Task", row.name);
+                assert_eq!(
+                    tasks.len(),
+                    1,
+                    "R10 {timing:?} {}: exactly one Task",
+                    row.name
+                );
                 assert_eq!(tasks[0]["Subject"], subject, "R5.1 {timing:?} {}", row.name);
-                let writer = if row.user.is_some() { world.agent_id.as_str() } else { default_user.as_str() };
-                assert_eq!(tasks[0]["CreatedById"], writer, "R7 {timing:?} {}: written as the right user", row.name);
+                let writer = if row.user.is_some() {
+                    world.agent_id.as_str()
+                } else {
+                    default_user.as_str()
+                };
+                assert_eq!(
+                    tasks[0]["CreatedById"], writer,
+                    "R7 {timing:?} {}: written as the right user",
+                    row.name
+                );
             }
         }
     }
