@@ -1,0 +1,270 @@
+//! Salesforce API calls per call over a realistic trace: every call is created, then
+//! updated with its memo, then with its voice analysis; a fifth of the numbers are unknown
+//! to the org and a tenth of the calls are click-to-call (`support::CallMix`). The
+//! sandbox counts every API request by endpoint; token requests (which Salesforce does not
+//! count against the API allowance, and the sandbox does not count) are counted from the
+//! `salesforce` client's `salesforce_token` tracing span.
+//!
+//! `cargo bench -p callsync --bench api_calls [-- --calls N --agents A --records R]`
+//!
+//! The worker starts cold (no token, no describe, no user cached), as after a restart, so
+//! those one-off requests are spread over the trace's calls. The memos and the analyses
+//! arrive after the Tasks exist, each in its own delivery: the worst case for updates,
+//! since updates that wait together are merged (design decision 4).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic is a failure
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use callsync::config::WorkerConfig;
+use callsync::store::Store;
+use callsync::worker::Worker;
+use callsync_core::settings::Settings;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+use sf_sandbox::{GenerateSpec, Sandbox, SandboxConfig};
+use support::{BenchDatabase, CallMix, Counts, Dialled, Directory, Flags, Table};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{Layer, filter};
+
+/// Counts the token requests the `salesforce` client makes: it opens one
+/// `salesforce_token` span per request to the token endpoint.
+struct TokenRequests(Arc<AtomicU64>);
+
+impl<S: tracing::Subscriber> Layer<S> for TokenRequests {
+    fn on_new_span(
+        &self,
+        _attributes: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The phases of the trace, in order.
+const PHASES: [&str; 3] = ["calls", "memos", "analyses"];
+
+fn main() -> anyhow::Result<()> {
+    let flags = Flags::from_env();
+    let calls: usize = flags.number("--calls", 500, 20);
+    let agents: usize = flags.number("--agents", 10, 2);
+    let records: usize = flags.number("--records", 10_000, 500);
+
+    let tokens = Arc::new(AtomicU64::new(0));
+    tracing_subscriber::registry()
+        .with(
+            TokenRequests(tokens.clone()).with_filter(filter::filter_fn(|metadata| {
+                metadata.name() == "salesforce_token"
+            })),
+        )
+        .init();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        support::header("callsync benchmark: Salesforce API calls per call", &flags);
+        let database = BenchDatabase::sqlite("api-calls")?;
+        let sandbox = Sandbox::start(SandboxConfig {
+            seed: 5,
+            daily_api_limit: u64::MAX,
+            generate: Some(GenerateSpec::total(records, 5)),
+            ..SandboxConfig::default()
+        })
+        .await?;
+        let store = Store::connect(&database.url).await?;
+        let org = support::create_org(&store, Some(&sandbox), "acme", &Settings::default(), agents)
+            .await?;
+        let api = support::RunningApi::start(&store).await?;
+        let worker = Worker::new(
+            store.clone(),
+            WorkerConfig {
+                backoff_base_ms: 10,
+                backoff_max_ms: 100,
+                ..WorkerConfig::default()
+            },
+            None,
+        );
+        let http = reqwest::Client::new();
+
+        let mut mix = CallMix::new(Directory::of(&sandbox, records), 5);
+        let started_at = Timestamp::now() - SignedDuration::from_hours(1);
+        let plans: Vec<_> = (0..calls).map(|_| mix.plan(&org, started_at)).collect();
+        let count = |kind: Dialled| plans.iter().filter(|(_, dialled)| *dialled == kind).count();
+        let answered = plans.iter().filter(|(plan, _)| plan.answered).count();
+        println!(
+            "trace: {calls} calls by {agents} agents against {records} generated records — \
+             {} known numbers, {} unknown numbers, {} click-to-call; {answered} answered \
+             (each then gets a memo and an analysis), {} missed",
+            count(Dialled::Known),
+            count(Dialled::Unknown),
+            count(Dialled::ClickToCall),
+            calls - answered
+        );
+        println!();
+
+        sandbox.reset_counters();
+        tokens.store(0, Ordering::Relaxed);
+        let mut by_phase: Vec<Counts> = Vec::new();
+        for phase in PHASES {
+            let before = snapshot(&sandbox, &tokens);
+            let events: Vec<Value> = plans
+                .iter()
+                .flat_map(|(plan, _)| match phase {
+                    "calls" => plan.call_events(),
+                    "memos" => plan.memo_event().into_iter().collect(),
+                    _ => plan.analysis_event().into_iter().collect(),
+                })
+                .collect();
+            for chunk in events.chunks(100) {
+                support::post_events(&http, &api.url, &org, serde_json::to_string(chunk)?).await?;
+            }
+            drain(&worker, &store).await?;
+            let after = snapshot(&sandbox, &tokens);
+            by_phase.push(difference(&after, &before));
+        }
+
+        let mut operations: Vec<String> = by_phase
+            .iter()
+            .flat_map(|counts| counts.keys().cloned())
+            .collect();
+        operations.sort();
+        operations.dedup();
+        let mut headings = vec!["operation"];
+        headings.extend(PHASES);
+        headings.extend(["total", "per call"]);
+        let mut table = Table::new(&headings);
+        let mut grand_total = 0;
+        for operation in &operations {
+            let counts: Vec<u64> = by_phase
+                .iter()
+                .map(|phase| phase.get(operation).copied().unwrap_or(0))
+                .collect();
+            let total: u64 = counts.iter().sum();
+            if operation != TOKEN {
+                grand_total += total;
+            }
+            let mut row = vec![operation.clone()];
+            row.extend(counts.iter().map(u64::to_string));
+            row.push(total.to_string());
+            row.push(format!("{:.3}", total as f64 / calls as f64));
+            table.row(row);
+        }
+        let phase_totals: Vec<u64> = by_phase
+            .iter()
+            .map(|phase| {
+                phase
+                    .iter()
+                    .filter(|(operation, _)| *operation != TOKEN)
+                    .map(|(_, count)| count)
+                    .sum()
+            })
+            .collect();
+        let mut row = vec!["API calls (all but token)".to_owned()];
+        row.extend(phase_totals.iter().map(u64::to_string));
+        row.push(grand_total.to_string());
+        row.push(format!("{:.3}", grand_total as f64 / calls as f64));
+        table.row(row);
+        table.print();
+
+        let tasks = sandbox.org().records("Task");
+        let linked = tasks
+            .iter()
+            .filter(|task| task.get("WhoId").is_some() || task.get("WhatId").is_some())
+            .count();
+        let failed = store.errors(&org.id, true, 10_000).await?.len();
+        println!();
+        println!(
+            "Tasks: {} for {calls} calls ({linked} linked to a record, {} unlinked); \
+             error-log entries: {failed}",
+            tasks.len(),
+            tasks.len() - linked
+        );
+        println!(
+            "How to read it: `per call` is requests to Salesforce divided by the calls of the \
+             trace, by operation; `API calls` is what counts against the org's daily API \
+             allowance. A composite request of SOQL queries counts as one call."
+        );
+
+        api.stop().await?;
+        store.close().await;
+        sandbox.shutdown().await;
+        database.drop_now().await;
+        anyhow::Ok(())
+    })
+}
+
+const TOKEN: &str = "token (OAuth, not an API call)";
+
+/// Runs worker rounds until nothing is queued (short backoffs: a retry shows up as its
+/// extra requests, not as waiting).
+async fn drain(worker: &Worker, store: &Store) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while std::time::Instant::now() < deadline {
+        let round = worker.run_once().await?;
+        if round.claimed == 0 {
+            if store.queue_depth().await? == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    anyhow::bail!("the worker did not drain the queue within 5 minutes")
+}
+
+/// Requests so far by operation, token requests included.
+fn snapshot(sandbox: &Sandbox, tokens: &AtomicU64) -> Counts {
+    let mut counts = Counts::new();
+    for (endpoint, count) in sandbox.counters().by_endpoint {
+        *counts.entry(operation(&endpoint)).or_default() += count;
+    }
+    counts.insert(TOKEN.to_owned(), tokens.load(Ordering::Relaxed));
+    counts
+}
+
+fn difference(after: &Counts, before: &Counts) -> Counts {
+    after
+        .iter()
+        .map(|(key, count)| {
+            (
+                key.clone(),
+                count.saturating_sub(before.get(key).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect()
+}
+
+/// A plain name for a sandbox endpoint (`POST /services/data/{version}/sobjects/{object}`).
+fn operation(endpoint: &str) -> String {
+    let (method, path) = endpoint.split_once(' ').unwrap_or(("", endpoint));
+    let path = path.trim_end_matches('/');
+    let name = if path.ends_with("/composite") {
+        "composite (SOQL queries)"
+    } else if path.contains("/composite/sobjects") {
+        "sObject collections"
+    } else if path.contains("/query") {
+        "query (SOQL)"
+    } else if path.ends_with("/search") {
+        "search (SOSL)"
+    } else if path.ends_with("/describe") {
+        "describe"
+    } else if path.ends_with("/sobjects/{object}/{id}") {
+        match method {
+            "GET" => "get record",
+            "PATCH" => "update",
+            "DELETE" => "delete",
+            _ => return endpoint.to_owned(),
+        }
+    } else if path.ends_with("/sobjects/{object}") && method == "POST" {
+        "create"
+    } else {
+        return endpoint.to_owned();
+    };
+    name.to_owned()
+}
