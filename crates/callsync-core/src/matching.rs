@@ -9,6 +9,7 @@ use crate::phone::{PhoneNumber, PhoneRegion};
 
 /// The objects a call can be linked to (R1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordObject {
     /// A Contact (business account's person).

@@ -13,6 +13,7 @@ use crate::template::unknown_placeholders;
 
 /// When the Task is created (R5, R10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Timing {
     /// Create when the call starts (answered), or when a missed call ends.
@@ -24,6 +25,7 @@ pub enum Timing {
 
 /// Language of the labels callsync writes (call kinds, default subjects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Language {
     /// Japanese, the default.
@@ -70,6 +72,7 @@ impl Language {
 /// Subject templates per call kind (R5.1). `None` means the kind's label in the configured
 /// language, so switching language changes the default subjects too.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 #[allow(missing_docs)] // One field per R5.1 row, named after it.
 pub struct SubjectTemplates {
@@ -116,6 +119,7 @@ impl SubjectTemplates {
 /// R5.4: the Task custom fields (API names ending in `__c`) that receive call facts;
 /// unmapped values are not written.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct CustomFieldMapping {
     /// Date/Time field for "dial started at".
@@ -158,6 +162,7 @@ impl CustomFieldMapping {
 
 /// Who owns the Task (R7, 活動履歴任命先).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum OwnerRule {
     /// The Salesforce user linked to the callsync user who handled the call.
@@ -168,12 +173,14 @@ pub enum OwnerRule {
     /// One Salesforce user.
     Fixed {
         /// That user's Id.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         user: SalesforceId,
     },
 }
 
 /// The sync settings of one organisation (R11). Missing JSON fields take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Settings {
     /// When the Task is created.

@@ -6,7 +6,9 @@ mod admin;
 mod auth;
 mod error;
 mod events;
+mod lookup;
 mod openapi;
+mod settings;
 
 use std::sync::Arc;
 
@@ -32,6 +34,9 @@ pub struct AppState {
     pub store: Store,
     /// The clock, passed in so tests can check signature windows.
     pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    /// One Salesforce client per organisation for the settings check and
+    /// the lookup, so tokens and describes are reused between requests.
+    pub connections: Arc<crate::crm::Connections>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -47,6 +52,9 @@ impl AppState {
         AppState {
             store,
             clock: Arc::new(Timestamp::now),
+            connections: Arc::new(crate::crm::Connections::new(
+                crate::crm::ClientOptions::default(),
+            )),
         }
     }
 
@@ -67,6 +75,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users", get(admin::list_users))
         .route("/v1/users/{user_id}", axum::routing::put(admin::put_user))
         .route("/v1/org", get(admin::get_org))
+        .route(
+            "/v1/settings",
+            get(settings::get_settings).put(settings::put_settings),
+        )
+        .route(
+            "/v1/salesforce",
+            get(settings::get_salesforce).put(settings::put_salesforce),
+        )
+        .route("/v1/lookup", get(lookup::lookup))
         .route("/openapi.json", get(openapi::document))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

@@ -12,9 +12,11 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::admin::{CallDetail, CallView, OrgView, Retried, UserLink};
 use super::error::{ErrorBody, Problem};
+use crate::crm::{ConnectionView, SalesforceConnection};
 use crate::store::{
     ContactEntry, ContactRow, ErrorRow, HistoryRow, IngestOutcome, SyncState, UserRow,
 };
+use callsync_core::settings::Settings;
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -34,10 +36,16 @@ use crate::store::{
         super::admin::list_users,
         super::admin::put_user,
         super::admin::get_org,
+        super::settings::get_settings,
+        super::settings::put_settings,
+        super::settings::get_salesforce,
+        super::settings::put_salesforce,
+        super::lookup::lookup,
     ),
     components(schemas(
         EventsBody, EventSchema, IngestOutcome, ErrorBody, Problem, CallView, CallDetail, SyncState,
         ContactRow, ContactEntry, ErrorRow, HistoryRow, Retried, UserRow, UserLink, OrgView,
+        Settings, SalesforceConnection, ConnectionView,
     )),
     modifiers(&BearerKey),
 )]
@@ -159,6 +167,9 @@ mod tests {
             "/v1/users",
             "/v1/users/{user_id}",
             "/v1/org",
+            "/v1/settings",
+            "/v1/salesforce",
+            "/v1/lookup",
         ] {
             assert!(
                 paths.contains_key(path),

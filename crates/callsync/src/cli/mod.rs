@@ -1,6 +1,7 @@
 //! The `callsync` command line: one binary, one subcommand per job. Each
 //! subcommand is a thin shell over the library.
 
+mod check;
 mod demo;
 mod errors;
 mod explain;
@@ -86,6 +87,20 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         records: usize,
     },
+    /// Preflight each organisation's sync settings against its Salesforce.
+    ///
+    /// Per organisation: checks the settings themselves (R11), signs in as
+    /// the default Salesforce user, reads the Task's fields, and checks the
+    /// settings against them (a mapped custom field must exist with the
+    /// right type; the Task status must be a value of the Status picklist).
+    /// Prints one line per check, ✓ or ✗ with the problem in plain words,
+    /// and exits non-zero if any check failed. Run it after changing
+    /// Salesforce or the settings, before calls start failing.
+    Check {
+        /// Check only this organisation (default: every one).
+        #[arg(long)]
+        org: Option<String>,
+    },
     /// Manage organisations.
     #[command(subcommand)]
     Org(org::OrgCommand),
@@ -165,6 +180,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(command) => {
             let config = Config::load(cli.config.as_deref())?;
             org::run(command, &config).await
+        }
+        Command::Check { org } => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_logging(config.log_format, "error");
+            check::run(&config, org.as_deref()).await
         }
     }
 }

@@ -20,7 +20,7 @@ use super::error::CrmError;
 /// `Serialize`: the private key must never reach an API answer or a log by accident. Write
 /// it to the store with [`SalesforceConnection::to_stored_json`], show it with
 /// [`SalesforceConnection::redacted`]. `Debug` prints the key as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesforceConnection {
     /// Where tokens come from: `https://login.salesforce.com`, `https://test.salesforce.com`,
@@ -30,6 +30,7 @@ pub struct SalesforceConnection {
     pub consumer_key: String,
     /// The RSA private key (PEM) whose certificate the connected app holds. A secret: it
     /// is only exposed to sign assertions and to be stored.
+    #[schema(value_type = String, write_only)]
     pub private_key_pem: SecretString,
     /// The organisation's default Salesforce username: it writes the Tasks of calls nobody
     /// handled (R7) and does the searches.
@@ -45,7 +46,7 @@ pub struct SalesforceConnection {
 
 /// What the admin API may show of a connection: everything but the key, which is reduced
 /// to a fingerprint so an admin can tell which key is stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConnectionView {
     /// See [`SalesforceConnection::login_url`].
     pub login_url: String,
