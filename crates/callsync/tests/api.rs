@@ -303,3 +303,116 @@ callsync::on_both_backends! {
         assert_eq!(get("/v1/calls", &app.ingest_key).await.unwrap().status(), 403, "an ingest key cannot read");
     }
 }
+
+/// Every refusal has the API's JSON error body, including the router's own
+/// answers and extractor refusals (issue 7, fuzzed input: every rejected
+/// request gets an error that names what was wrong).
+#[tokio::test]
+async fn every_refusal_is_a_json_error_that_says_what_was_wrong() {
+    let db = TestDatabase::sqlite();
+    let app = TestApp::spawn(&db).await;
+    let get = |path: &str| {
+        app.http
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(&app.admin_key)
+    };
+
+    let response = get("/v1/nothing-here").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let error = error_of(response).await;
+    assert_eq!(error["code"], "not_found");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/nothing-here"),
+        "{error}"
+    );
+
+    let response = get("/v1/events").send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(
+        response.headers()["allow"],
+        "POST",
+        "the Allow header is kept"
+    );
+    let error = error_of(response).await;
+    assert_eq!(error["code"], "method_not_allowed");
+    assert!(
+        error["message"].as_str().unwrap().contains("GET is not allowed"),
+        "{error}"
+    );
+
+    let response = get("/v1/errors?open=maybe").send().await.unwrap();
+    assert_eq!(response.status(), 422);
+    let error = error_of(response).await;
+    assert_eq!(error["details"][0]["field"], "open", "{error}");
+
+    let response = get("/v1/calls?limit=1&limit=2").send().await.unwrap();
+    assert_eq!(response.status(), 422);
+    let error = error_of(response).await;
+    assert!(
+        error["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit"),
+        "{error}"
+    );
+
+    let response = get("/v1/calls?colour=blue").send().await.unwrap();
+    assert_eq!(response.status(), 422);
+    let error = error_of(response).await;
+    assert!(
+        error["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{error}"
+    );
+
+    let response = app
+        .http
+        .post(format!("{}/v1/errors/seven/retry", app.url))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error = error_of(response).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("seven"),
+        "{error}"
+    );
+
+    let response = app
+        .http
+        .put(format!("{}/v1/users/u1", app.url))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({"name": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let error = error_of(response).await;
+    assert_eq!(error["details"][0]["field"], "name", "{error}");
+
+    // A body over the limit is refused before it is read whole.
+    let huge = "x".repeat(callsync::api::MAX_BODY_BYTES + 1);
+    let ts = Timestamp::now().as_second();
+    let response = app
+        .http
+        .post(format!("{}/v1/events", app.url))
+        .bearer_auth(&app.ingest_key)
+        .header("x-callsync-timestamp", ts.to_string())
+        .header(
+            "x-callsync-signature",
+            sign(app.secret.as_bytes(), ts, huge.as_bytes()),
+        )
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let error = error_of(response).await;
+    assert_eq!(error["code"], "payload_too_large", "{error}");
+}

@@ -4,7 +4,7 @@
 //! the caller's organisation: no key can see or change another's data.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, ErrorBody, Problem};
+use super::extract::{Json as JsonBody, Query};
 use crate::store::{CallFilter, CallRow, ContactRow, ErrorRow, HistoryRow, SyncState, UserRow};
 
 const MAX_LIMIT: i64 = 1000;
@@ -349,7 +350,7 @@ pub(super) async fn put_user(
     State(state): State<AppState>,
     caller: Caller,
     Path(user_id): Path<String>,
-    Json(link): Json<UserLink>,
+    JsonBody(link): JsonBody<UserLink>,
 ) -> ApiResult<Json<UserRow>> {
     caller.require(Scope::Admin)?;
     let mut problems = Vec::new();

@@ -117,3 +117,28 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The error body for a status the router chose itself (404, 405, 413...),
+/// with the code that status stands for.
+pub(super) fn plain_error(status: StatusCode, message: &str) -> Response {
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        status if status.is_server_error() => "internal",
+        _ => "refused",
+    };
+    let body = Body {
+        error: Detail {
+            code,
+            message: message.to_owned(),
+            details: &[],
+        },
+    };
+    (status, Json(body)).into_response()
+}

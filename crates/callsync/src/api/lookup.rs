@@ -5,7 +5,7 @@
 //! is answered.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use callsync_core::contact::ContactEntry;
 use callsync_core::matching::{Match, RecordObject};
 use callsync_core::phone::PhoneNumber;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, ErrorBody, Problem};
+use super::extract::Query;
 use super::settings::{caller_org, salesforce_failure, stored_connection, stored_settings};
 use crate::crm::{self, Step};
 

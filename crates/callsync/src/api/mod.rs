@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod error;
 mod events;
+mod extract;
 mod lookup;
 mod openapi;
 mod settings;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(extract::json_errors))
         // A span per request (method and path; headers, which carry keys and
         // signatures, are never recorded).
         .layer(tower_http::trace::TraceLayer::new_for_http())

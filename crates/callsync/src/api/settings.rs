@@ -15,15 +15,15 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use callsync_core::settings::{Settings, SettingsProblem};
 use salesforce::ErrorKind;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, ErrorBody, Problem};
+use super::extract::{Query, parse_json_body};
 use crate::crm::{self, ConnectionView, CrmError, SalesforceConnection, Step};
 use crate::store::OrgRow;
 
@@ -314,54 +314,6 @@ pub(super) fn salesforce_failure(
         ErrorKind::Reauthenticate | ErrorKind::Permanent => ApiError::Conflict(format!(
             "{not_done}: Salesforce refused the request ({code}: {message}); {remedy}"
         )),
-    }
-}
-
-/// Parses a JSON object body into `T`, locating every problem at its field:
-/// not JSON or not an object → 400; a value of the wrong type → 422 naming
-/// its path (`owner_rule.user`); a field `T` does not have (a misspelling
-/// that would otherwise be dropped silently, leaving the default) → 422.
-///
-/// serde quotes a string value only where a string was not expected; the
-/// connection's fields are all strings, so its private key is never echoed
-/// back, wherever it was sent.
-fn parse_json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> ApiResult<T> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))?;
-    if !value.is_object() {
-        return Err(ApiError::BadRequest(format!(
-            "body must be a JSON object: the {what}"
-        )));
-    }
-    let mut unknown = Vec::new();
-    let parsed: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
-        &value,
-        &mut |path: serde_ignored::Path<'_>| unknown.push(path.to_string()),
-    ));
-    let mut problems: Vec<Problem> = unknown
-        .into_iter()
-        .map(|field| Problem {
-            field,
-            message: format!("not a field of the {what} (misspelt?)"),
-        })
-        .collect();
-    match parsed {
-        Ok(parsed) if problems.is_empty() => Ok(parsed),
-        Ok(_) => Err(ApiError::invalid(
-            format!("unknown fields in the {what}; nothing was saved"),
-            problems,
-        )),
-        Err(error) => {
-            let field = error.path().to_string();
-            problems.push(Problem {
-                field,
-                message: error.into_inner().to_string(),
-            });
-            Err(ApiError::invalid(
-                format!("the {what} cannot be read; nothing was saved"),
-                problems,
-            ))
-        }
     }
 }
 
