@@ -65,3 +65,19 @@ ensure_fidelity_clients() {
     say "no npm: the jsforce check will say it is skipped"
   fi
 }
+
+# schemathesis, unmodified, for the fuzz test of the API (tests/fuzz.rs).
+ensure_fuzzer() {
+  local tools="$root/.tools"
+  if ! command -v python3 >/dev/null 2>&1; then
+    say "no python3: the fuzz test will say it is skipped"
+    return 0
+  fi
+  mkdir -p "$tools"
+  [ -x "$tools/venv/bin/python" ] || python3 -m venv "$tools/venv"
+  if [ ! -x "$tools/venv/bin/schemathesis" ]; then
+    say "installing schemathesis into .tools/venv"
+    "$tools/venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4.32,<5'
+  fi
+  export CALLSYNC_SCHEMATHESIS="$tools/venv/bin/schemathesis"
+}

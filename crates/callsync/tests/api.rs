@@ -339,7 +339,10 @@ async fn every_refusal_is_a_json_error_that_says_what_was_wrong() {
     let error = error_of(response).await;
     assert_eq!(error["code"], "method_not_allowed");
     assert!(
-        error["message"].as_str().unwrap().contains("GET is not allowed"),
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("GET is not allowed"),
         "{error}"
     );
 

@@ -17,18 +17,55 @@ use crate::store::{CallFilter, CallRow, ContactRow, ErrorRow, HistoryRow, SyncSt
 
 const MAX_LIMIT: i64 = 1000;
 
+/// The call kinds as the API names them (`crate::worker::kind_name`).
+const KINDS: [&str; 9] = [
+    "outgoing",
+    "incoming",
+    "transfer_internal",
+    "transfer_external",
+    "transfer_auto_forward",
+    "voicemail",
+    "missed_outgoing",
+    "missed_incoming",
+    "extension",
+];
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CallsQuery {
     /// Calls whose first event is at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Calls whose first event is before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
+    /// Calls handled by this callsync user.
     user: Option<String>,
+    /// Calls of this kind (R2).
+    #[param(inline, value_type = Option<CallKindName>)]
     kind: Option<String>,
-    /// `pending`, `waiting`, `synced`, `never` or `failed`.
+    /// Calls in this sync state.
+    #[param(inline, value_type = Option<SyncState>)]
     state: Option<String>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+}
+
+/// A call kind's API name, for the document.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // a schema: the API takes and shows kinds as strings
+pub(super) enum CallKindName {
+    Outgoing,
+    Incoming,
+    TransferInternal,
+    TransferExternal,
+    TransferAutoForward,
+    Voicemail,
+    MissedOutgoing,
+    MissedIncoming,
+    Extension,
 }
 
 /// A call as the API shows it.
@@ -134,6 +171,14 @@ pub(super) async fn list_calls(
             ),
         });
     }
+    if let Some(kind) = &query.kind
+        && !KINDS.contains(&kind.as_str())
+    {
+        problems.push(Problem {
+            field: "kind".into(),
+            message: format!("{kind:?} is not one of {}", KINDS.join(", ")),
+        });
+    }
     refuse_if_any(problems)?;
     filter.user_id = query.user;
     filter.kind = query.kind;
@@ -200,6 +245,8 @@ pub(super) async fn get_call(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LimitQuery {
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -233,6 +280,8 @@ pub(super) async fn list_contacts(
 pub(super) struct ErrorsQuery {
     /// Only entries not yet resolved (the default).
     open: Option<bool>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -279,6 +328,7 @@ pub(super) struct Retried {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The call is queued again", body = Retried),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 404, description = "No such entry in this organisation", body = ErrorBody),
         (status = 401, description = "No or an unknown API key", body = ErrorBody),
         (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
@@ -327,8 +377,12 @@ pub(super) async fn list_users(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UserLink {
+    /// The user's name as people know it.
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
-    /// The Salesforce username whose credentials write this user's Tasks.
+    /// The Salesforce username whose credentials write this user's Tasks
+    /// (the form of an email address, at most 80 characters).
+    #[schema(pattern = "^[^@]+@[^@]+$", max_length = 80)]
     sf_username: Option<String>,
 }
 
@@ -337,10 +391,11 @@ pub(super) struct UserLink {
     put,
     path = "/v1/users/{user_id}",
     tag = "admin",
-    params(("user_id" = String, Path)), request_body = UserLink,
+    params(("user_id" = String, Path, min_length = 1, max_length = 255)), request_body = UserLink,
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The user as stored", body = UserRow),
+        (status = 400, description = "The body is not a JSON object", body = ErrorBody),
         (status = 422, description = "Invalid user", body = ErrorBody),
         (status = 401, description = "No or an unknown API key", body = ErrorBody),
         (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
@@ -354,21 +409,26 @@ pub(super) async fn put_user(
 ) -> ApiResult<Json<UserRow>> {
     caller.require(Scope::Admin)?;
     let mut problems = Vec::new();
-    if user_id.trim().is_empty() || user_id.len() > 255 {
+    // Lengths in characters, as the document's JSON Schema counts them.
+    if user_id.is_empty() || user_id.chars().count() > 255 {
         problems.push(Problem {
             field: "user_id".into(),
             message: "must be 1 to 255 characters".into(),
         });
     }
-    if link.name.trim().is_empty() {
+    if link.name.is_empty() || link.name.chars().count() > 255 {
         problems.push(Problem {
             field: "name".into(),
-            message: "must not be empty".into(),
+            message: "must be 1 to 255 characters".into(),
         });
     }
     if let Some(username) = &link.sf_username {
-        // Salesforce usernames have the form of an email address.
-        if !username.contains('@') || username.len() > 80 {
+        // Salesforce usernames have the form of an email address, at most
+        // 80 characters.
+        let well_formed = username.split_once('@').is_some_and(|(name, domain)| {
+            !name.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
+        if !well_formed || username.chars().count() > 80 {
             problems.push(Problem {
                 field: "sf_username".into(),
                 message: format!(

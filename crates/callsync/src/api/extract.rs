@@ -29,7 +29,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             .map(Query)
             .map_err(|error| {
                 let path = error.path().to_string();
-                let field = if path == "." {
+                let field = if path.is_empty() || path == "." {
                     "query".to_owned()
                 } else {
                     path
@@ -65,6 +65,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 /// its path (`owner_rule.user`); a field `T` does not have (a misspelling
 /// that would otherwise be dropped silently, leaving the default) → 422.
 ///
+/// The bodies read this way (settings, a connection, a user) hold no lists,
+/// so an array anywhere in them is refused by path: serde would otherwise
+/// read `[null, null]` as an object with its first fields null.
+///
 /// serde quotes a string value only where a string was not expected; the
 /// connection's fields are all strings, so its private key is never echoed
 /// back, wherever it was sent.
@@ -76,6 +80,15 @@ pub(super) fn parse_json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> A
             "body must be a JSON object: the {what}"
         )));
     }
+    if let Some(path) = first_array(&value, String::new()) {
+        return Err(ApiError::invalid(
+            format!("the {what} cannot be read; nothing was saved"),
+            vec![Problem {
+                field: field_name(path),
+                message: "a list where an object or a single value belongs".into(),
+            }],
+        ));
+    }
     let mut unknown = Vec::new();
     let parsed: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
         &value,
@@ -84,7 +97,7 @@ pub(super) fn parse_json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> A
     let mut problems: Vec<Problem> = unknown
         .into_iter()
         .map(|field| Problem {
-            field,
+            field: field_name(field),
             message: format!("not a field of the {what} (misspelt?)"),
         })
         .collect();
@@ -95,9 +108,8 @@ pub(super) fn parse_json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> A
             problems,
         )),
         Err(error) => {
-            let field = error.path().to_string();
             problems.push(Problem {
-                field,
+                field: field_name(error.path().to_string()),
                 message: error.into_inner().to_string(),
             });
             Err(ApiError::invalid(
@@ -105,6 +117,33 @@ pub(super) fn parse_json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> A
                 problems,
             ))
         }
+    }
+}
+
+/// A field path as problems show it: the body itself (a missing field, its
+/// name in the message) is `body`, and a key that is the empty string is
+/// named as one (`""`), so no problem has an empty field.
+fn field_name(path: String) -> String {
+    match path.as_str() {
+        "." => "body".to_owned(),
+        "" => "\"\"".to_owned(),
+        _ => path,
+    }
+}
+
+/// The dotted path of the first array in `value`, if any.
+fn first_array(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::Array(_) => Some(path),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(name, field)| {
+            let path = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            first_array(field, path)
+        }),
+        _ => None,
     }
 }
 

@@ -23,6 +23,7 @@ use crate::crm::{self, Step};
 pub(super) struct LookupQuery {
     /// The customer number, written any way (`03-1234-5678`, `+81 3 1234 5678`).
     /// Optional here so that a missing one is refused like a bad one, by name.
+    #[param(required = true, value_type = String, min_length = 1)]
     number: Option<String>,
 }
 

@@ -25,8 +25,10 @@ use super::error::CrmError;
 pub struct SalesforceConnection {
     /// Where tokens come from: `https://login.salesforce.com`, `https://test.salesforce.com`,
     /// the org's My Domain, or a local sandbox's URL.
+    #[schema(pattern = "^https?://.{3,}")]
     pub login_url: String,
     /// The connected app's consumer key (the JWT's `iss`).
+    #[schema(pattern = r"\S")]
     pub consumer_key: String,
     /// The RSA private key (PEM) whose certificate the connected app holds. A secret: it
     /// is only exposed to sign assertions and to be stored.
@@ -34,9 +36,11 @@ pub struct SalesforceConnection {
     pub private_key_pem: SecretString,
     /// The organisation's default Salesforce username: it writes the Tasks of calls nobody
     /// handled (R7) and does the searches.
+    #[schema(pattern = r"\S")]
     pub default_username: String,
     /// The REST API version (`62.0`); the client's default when absent.
     #[serde(default)]
+    #[schema(pattern = r"^v?[0-9]+\.[0-9]+$")]
     pub api_version: Option<String>,
     /// A CA certificate (PEM) to trust besides the built-in roots: a local sandbox's
     /// self-signed certificate, or a company proxy's CA. Not a secret.
