@@ -1,14 +1,70 @@
 //! Fresh databases for tests: a SQLite file in a temporary folder, or a new
 //! database on the PostgreSQL server named by `CALLSYNC_TEST_POSTGRES_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped again
-//! when the test ends. Used by this crate's unit and integration tests;
-//! hidden from the documentation.
+//! when the test ends; and [`SandboxOrg`], an in-process Salesforce with a
+//! customer in it and the connection callsync stores to reach it. Used by
+//! this crate's unit and integration tests; hidden from the documentation.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::Connection as _;
 
 use crate::store::Store;
+
+/// An in-process sf-sandbox org holding one Account (`Acme Trading`,
+/// 06-9999-0000) with one Contact (Ken Tanaka, 03-1234-5678), and the
+/// connection JSON (private key included) an organisation stores to reach
+/// it as the sandbox's admin user.
+#[derive(Debug)]
+pub struct SandboxOrg {
+    pub sandbox: sf_sandbox::Sandbox,
+    pub connection: serde_json::Value,
+    pub account_id: String,
+    pub contact_id: String,
+}
+
+impl SandboxOrg {
+    /// Starts the sandbox on a free port and fills it.
+    pub async fn start() -> SandboxOrg {
+        let sandbox = sf_sandbox::Sandbox::start(sf_sandbox::SandboxConfig::default())
+            .await
+            .expect("the sandbox starts");
+        let org = sandbox.org();
+        let admin = org.admin_user();
+        let account_id = org
+            .insert(
+                admin,
+                "Account",
+                serde_json::json!({"Name": "Acme Trading", "Phone": "06-9999-0000"}),
+            )
+            .expect("a valid Account")
+            .to_string();
+        let contact_id = org
+            .insert(
+                admin,
+                "Contact",
+                serde_json::json!({
+                    "LastName": "Tanaka", "FirstName": "Ken",
+                    "Phone": "03-1234-5678", "AccountId": account_id,
+                }),
+            )
+            .expect("a valid Contact")
+            .to_string();
+        let credentials = sandbox.credentials();
+        let connection = serde_json::json!({
+            "login_url": sandbox.url(),
+            "consumer_key": credentials.client_id,
+            "private_key_pem": credentials.private_key_pem,
+            "default_username": credentials.username,
+        });
+        SandboxOrg {
+            sandbox,
+            connection,
+            account_id,
+            contact_id,
+        }
+    }
+}
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 

@@ -16,10 +16,8 @@ use std::process::Command;
 
 use callsync::api::{AppState, key_hash, new_key};
 use callsync::store::{NewOrg, UserRow};
-use callsync::test_support::TestDatabase;
+use callsync::test_support::{SandboxOrg, TestDatabase};
 use jiff::Timestamp;
-use serde_json::json;
-use sf_sandbox::{Sandbox, SandboxConfig};
 
 /// Examples per operation and phase: enough to reach every field of every
 /// body in well under a minute. Raise it by hand with
@@ -38,30 +36,12 @@ async fn schemathesis_finds_no_server_error_and_every_refusal_says_what_was_wron
         return;
     };
 
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let org = sandbox.org();
-    let admin = org.admin_user();
-    let account = org
-        .insert(
-            admin,
-            "Account",
-            json!({"Name": "Acme Trading", "Phone": "06-9999-0000"}),
-        )
-        .unwrap()
-        .to_string();
-    org.insert(
-        admin,
-        "Contact",
-        json!({"LastName": "Tanaka", "Phone": "03-1234-5678", "AccountId": account}),
-    )
-    .unwrap();
+    let SandboxOrg {
+        sandbox,
+        connection,
+        ..
+    } = SandboxOrg::start().await;
     let credentials = sandbox.credentials();
-    let connection = json!({
-        "login_url": sandbox.url(),
-        "consumer_key": credentials.client_id,
-        "private_key_pem": credentials.private_key_pem,
-        "default_username": credentials.username,
-    });
 
     let db = TestDatabase::sqlite();
     let store = db.store().await;

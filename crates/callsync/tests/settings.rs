@@ -6,10 +6,10 @@
 
 use callsync::api::{AppState, key_hash, new_key};
 use callsync::store::{NewOrg, Store};
-use callsync::test_support::TestDatabase;
+use callsync::test_support::{SandboxOrg, TestDatabase};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use sf_sandbox::{CustomField, CustomFieldKind, Sandbox, SandboxConfig};
+use sf_sandbox::{CustomField, CustomFieldKind, Sandbox};
 
 /// A running callsync API over a sandbox org: `acme` is connected to the
 /// sandbox, `globex` is not connected.
@@ -30,32 +30,12 @@ struct TestApp {
 
 impl TestApp {
     async fn spawn(db: &TestDatabase) -> TestApp {
-        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-        let org = sandbox.org();
-        let admin = org.admin_user();
-        let account_id = org
-            .insert(
-                admin,
-                "Account",
-                json!({"Name": "Acme Trading", "Phone": "06-9999-0000"}),
-            )
-            .unwrap()
-            .to_string();
-        let contact_id = org
-            .insert(
-                admin,
-                "Contact",
-                json!({"LastName": "Tanaka", "FirstName": "Ken", "Phone": "03-1234-5678", "AccountId": account_id}),
-            )
-            .unwrap()
-            .to_string();
-        let credentials = sandbox.credentials();
-        let connection = json!({
-            "login_url": sandbox.url(),
-            "consumer_key": credentials.client_id,
-            "private_key_pem": credentials.private_key_pem,
-            "default_username": credentials.username,
-        });
+        let SandboxOrg {
+            sandbox,
+            connection,
+            account_id,
+            contact_id,
+        } = SandboxOrg::start().await;
 
         let store = db.store().await;
         let now = Timestamp::now();

@@ -5,12 +5,12 @@
 
 use callsync::config::WorkerConfig;
 use callsync::store::{NewEvent, NewOrg, Store, SyncState, UserRow};
-use callsync::test_support::TestDatabase;
+use callsync::test_support::{SandboxOrg, TestDatabase};
 use callsync::worker::{Round, Worker};
 use callsync_core::settings::{Settings, Timing};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use sf_sandbox::{Fault, NewUser, RuleCondition, Sandbox, SandboxConfig, ValidationRule};
+use sf_sandbox::{Fault, NewUser, RuleCondition, Sandbox, ValidationRule};
 
 const AGENT: &str = "agent@acme.example";
 
@@ -27,37 +27,18 @@ struct World {
 
 impl World {
     async fn new(db: &TestDatabase, settings: Settings) -> World {
-        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-        let org = sandbox.org();
-        let admin = org.admin_user();
-        let agent_id = org
+        let SandboxOrg {
+            sandbox,
+            connection,
+            account_id,
+            contact_id,
+        } = SandboxOrg::start().await;
+        let agent_id = sandbox
+            .org()
             .add_user(&NewUser::named(AGENT, "Aiko", "Sato"))
-            .to_string();
-        let account_id = org
-            .insert(
-                admin,
-                "Account",
-                json!({"Name": "Acme Trading", "Phone": "06-9999-0000"}),
-            )
-            .unwrap()
-            .to_string();
-        let contact_id = org
-            .insert(
-                admin,
-                "Contact",
-                json!({"LastName": "Tanaka", "FirstName": "Ken", "Phone": "03-1234-5678", "AccountId": account_id}),
-            )
-            .unwrap()
             .to_string();
 
         let store = db.store().await;
-        let credentials = sandbox.credentials();
-        let connection = json!({
-            "login_url": sandbox.url(),
-            "consumer_key": credentials.client_id,
-            "private_key_pem": credentials.private_key_pem,
-            "default_username": credentials.username,
-        });
         store
             .create_org(
                 &NewOrg {

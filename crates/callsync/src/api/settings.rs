@@ -293,16 +293,7 @@ pub(super) fn salesforce_failure(
 ) -> ApiError {
     let code = error.code();
     let message = error.message();
-    let fields = error.fields();
-    let remedy = crm::remedy::remedy(
-        &crm::Failure {
-            step,
-            code: &code,
-            message: &message,
-            fields: &fields,
-        },
-        settings,
-    );
+    let remedy = error.remedy(step, settings);
     tracing::warn!(%code, %message, step = step.as_str(), "Salesforce failed during an API request");
     match error.kind() {
         ErrorKind::RetryLater { .. }

@@ -271,17 +271,7 @@ async fn connect_and_read_schema(
 
 /// Salesforce's code and message, and the remedy in plain words (R9).
 fn plain_failure(step: Step, error: &CrmError, settings: Option<&Settings>) -> String {
-    let code = error.code();
-    let message = error.message();
-    let fields = error.fields();
-    let remedy = crm::remedy::remedy(
-        &crm::Failure {
-            step,
-            code: &code,
-            message: &message,
-            fields: &fields,
-        },
-        settings,
-    );
+    let remedy = error.remedy(step, settings);
+    let (code, message) = (error.code(), error.message());
     format!("{code}: {message} — {remedy}")
 }
