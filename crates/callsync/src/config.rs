@@ -119,19 +119,11 @@ impl Config {
             );
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("CALLSYNC_").split("__").ignore(&[
-            // Used by the test scripts, not settings of the service.
-            "test_postgres_url",
-            "require_all",
-            "fidelity_python",
-            "fidelity_node_path",
-            "config",
-            // Secrets of the `replay` command, not settings of the service.
-            "api_key",
-            "api_key_file",
-            "signing_secret",
-            "signing_secret_file",
-        ]));
+        figment = figment.merge(
+            Env::prefixed("CALLSYNC_")
+                .split("__")
+                .filter(|key| !not_a_setting(key.as_str())),
+        );
         figment
             .extract()
             .context("invalid configuration (check the TOML file and CALLSYNC_* variables)")
@@ -192,6 +184,27 @@ api_budget_share = {budget}
     }
 }
 
+/// `CALLSYNC_*` variables that are not settings of the service, so an
+/// unknown one can still be refused as a misspelt setting: what the test
+/// scripts and tools export (`CALLSYNC_TEST_*`, `CALLSYNC_FIDELITY_*`,
+/// `CALLSYNC_FUZZ_*`, `CALLSYNC_BENCH_*`, `CALLSYNC_SCHEMATHESIS`,
+/// `CALLSYNC_REQUIRE_ALL`), the config file's path, and the secrets of the
+/// `replay` command.
+fn not_a_setting(key: &str) -> bool {
+    const TOOL_PREFIXES: [&str; 4] = ["test_", "fidelity_", "fuzz_", "bench_"];
+    const OTHERS: [&str; 7] = [
+        "schemathesis",
+        "require_all",
+        "config",
+        "api_key",
+        "api_key_file",
+        "signing_secret",
+        "signing_secret_file",
+    ];
+    let key = key.to_ascii_lowercase();
+    TOOL_PREFIXES.iter().any(|prefix| key.starts_with(prefix)) || OTHERS.contains(&key.as_str())
+}
+
 #[cfg(test)]
 // figment's test jail returns its own large error type; that is its API.
 #[allow(clippy::result_large_err)]
@@ -219,6 +232,27 @@ mod tests {
             assert_eq!(config.database_url, "sqlite://file.db");
             assert_eq!(config.worker.batch, 9);
             assert_eq!(config.worker.lease_seconds, 60);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_test_tools_variables_are_not_read_as_settings() {
+        figment::Jail::expect_with(|jail| {
+            for name in [
+                "CALLSYNC_SCHEMATHESIS",
+                "CALLSYNC_FUZZ_EXAMPLES",
+                "CALLSYNC_TEST_POSTGRES_URL",
+                "CALLSYNC_FIDELITY_PYTHON",
+                "CALLSYNC_REQUIRE_ALL",
+                "CALLSYNC_SIGNING_SECRET",
+            ] {
+                jail.set_env(name, "x");
+            }
+            Config::load(None).map_err(|e| format!("{e:#}"))?;
+            jail.set_env("CALLSYNC_DATABSE_URL", "sqlite://typo.db");
+            let error = Config::load(None).unwrap_err();
+            assert!(format!("{error:#}").contains("databse_url"), "{error:#}");
             Ok(())
         });
     }
