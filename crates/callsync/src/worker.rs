@@ -8,7 +8,8 @@
 //! Invariants:
 //! - One Task per call: before a create is sent, the call is marked; if a
 //!   create's outcome was unknown, the next attempt first looks for a Task
-//!   with the call's `CallObject` and adopts it (design decision 2).
+//!   with the call's `CallObject` and adopts it (design decision 2), writing
+//!   its owned fields again: events may have come since that attempt.
 //! - Only owned fields that changed are sent (decision 3; `next_action`
 //!   computes them), and updates waiting for a call are one request
 //!   (decision 4: one work row per call).
@@ -31,7 +32,7 @@ use callsync_core::settings::Settings;
 use callsync_core::sync::{
     Action, CreationDue, OPENING_EVENT_GRACE, WrittenTask, creation_due, next_action,
 };
-use callsync_core::task::TaskContext;
+use callsync_core::task::{TaskContext, TaskFields};
 use jiff::Timestamp;
 use salesforce::ErrorKind;
 use tokio::sync::Semaphore;
@@ -387,30 +388,20 @@ impl Worker {
                     self.store.mark_create_attempted(item, now).await?;
                 }
                 let result = if adopt {
-                    crm::adopt_or_create_task(&writer, &item.call_id, &fields.to_json())
-                        .await
-                        .map(|(id, created)| {
-                            (
-                                id,
-                                if created {
-                                    Outcome::Created
-                                } else {
-                                    Outcome::Adopted
-                                },
-                            )
-                        })
+                    adopt_or_create(&writer, &item.call_id, &fields).await
                 } else {
                     crm::create_task(&writer, &fields.to_json())
                         .await
                         .map(|id| (id, Outcome::Created))
+                        .map_err(|error| (Step::CreateTask, error))
                 };
                 match result {
                     Ok((id, outcome)) => (outcome, id, fields, Step::CreateTask),
-                    Err(error) => {
+                    Err((step, error)) => {
                         return self
                             .handle_failure(
                                 item,
-                                StepFailure::Crm(Step::CreateTask, error),
+                                StepFailure::Crm(step, error),
                                 Some(&settings),
                                 &summary,
                                 now,
@@ -792,6 +783,36 @@ impl Worker {
     }
 }
 
+/// The second attempt at a create whose outcome is unknown (a lost answer, a
+/// crash mid-request): a Task found by `CallObject` is adopted (design
+/// decision 2), else the Task is created with `fields`.
+///
+/// An adopted Task holds what the earlier attempt sent, and events may have
+/// come since (a memo, the voice analysis, the end of a `call_start` call):
+/// its owned fields are written again, so that `fields` is what it holds
+/// when the caller records them as written. Without that update, what came
+/// between the two attempts would never reach Salesforce (R6). It costs one
+/// request, and only on this rare path.
+async fn adopt_or_create(
+    writer: &salesforce::Client,
+    call_id: &str,
+    fields: &TaskFields,
+) -> Result<(SalesforceId, Outcome), (Step, CrmError)> {
+    let found = crm::find_task_by_call_object(writer, call_id)
+        .await
+        .map_err(|error| (Step::CreateTask, error))?;
+    let Some(task_id) = found else {
+        let id = crm::create_task(writer, &fields.to_json())
+            .await
+            .map_err(|error| (Step::CreateTask, error))?;
+        return Ok((id, Outcome::Created));
+    };
+    crm::update_task(writer, &task_id, &fields.updatable().to_json())
+        .await
+        .map_err(|error| (Step::UpdateTask, error))?;
+    Ok((task_id, Outcome::Adopted))
+}
+
 /// The call's summary for call history.
 fn summary(call: &Call, settings: &Settings) -> CallSummary {
     CallSummary {
@@ -838,3 +859,6 @@ fn contact_entry(call: &Call, settings: &Settings, found: Option<&Match>) -> Opt
         person: text(entry.person_name),
     })
 }
+
+#[cfg(test)]
+mod tests;
