@@ -93,9 +93,13 @@ async fn schemathesis_finds_no_server_error_and_every_refusal_says_what_was_wron
     let examples =
         std::env::var("CALLSYNC_FUZZ_EXAMPLES").unwrap_or_else(|_| DEFAULT_EXAMPLES.to_owned());
     let seed = std::env::var("CALLSYNC_FUZZ_SEED").unwrap_or_else(|_| DEFAULT_SEED.to_owned());
+    // Whatever state the tools keep between runs goes to a folder that
+    // ends with the test, not beside the sources.
+    let work = tempfile::tempdir().unwrap();
+    let work_dir = work.path().to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(schemathesis)
-            .current_dir(&fuzz_dir)
+            .current_dir(&work_dir)
             .env("SCHEMATHESIS_HOOKS", "callsync_hooks")
             .env("PYTHONPATH", &fuzz_dir)
             .env("CALLSYNC_FUZZ_SIGNING_SECRET", secret)
