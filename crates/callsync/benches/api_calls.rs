@@ -177,11 +177,11 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .filter(|task| task.get("WhoId").is_some() || task.get("WhatId").is_some())
             .count();
-        let failed = store.errors(&org.id, true, 10_000).await?.len();
+        let errors = support::error_summary(&store, std::slice::from_ref(&org)).await?;
         println!();
         println!(
-            "Tasks: {} for {calls} calls ({linked} linked to a record, {} unlinked); \
-             error-log entries: {failed}",
+            "Tasks: {} for {calls} calls ({linked} linked to a record, {} unlinked); open \
+             error-log entries: {errors}",
             tasks.len(),
             tasks.len() - linked
         );

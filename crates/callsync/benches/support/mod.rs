@@ -35,9 +35,10 @@ impl Flags {
         }
     }
 
-    /// Whether `cargo bench` started this binary. `cargo test --all-targets` (the project's
-    /// test command) runs bench binaries too, without `--bench`: they then run a smoke
-    /// version that proves they work in seconds instead of measuring for a minute.
+    /// Whether `cargo bench` started this binary (it passes `--bench`). Started any other
+    /// way (`cargo test --benches`, or the binary by hand) a benchmark runs a smoke version
+    /// that proves it works in seconds instead of measuring for minutes. `scripts/test`
+    /// runs neither: the benchmarks are run by hand (BENCHMARKS.md).
     pub fn measuring(&self) -> bool {
         self.arguments.iter().any(|argument| argument == "--bench")
     }
@@ -64,8 +65,10 @@ impl Flags {
 
 // ----- the machine and the figures -------------------------------------------------------
 
-/// One line saying when and where the figures were taken.
-pub fn machine() -> String {
+/// Lines saying when and where the figures were taken: the date, the cores, the CPU, the
+/// memory, the compiler, the build, and how busy the machine was when the run began (the
+/// figures of a shared machine are noisy, and this says so).
+pub fn machine() -> Vec<String> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -77,28 +80,49 @@ pub fn machine() -> String {
         .map(|(_, model)| model.trim().to_owned())
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory_gb = meminfo
+    let memory_gib = meminfo
         .lines()
         .find(|line| line.starts_with("MemTotal:"))
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|kilobytes| kilobytes.parse::<f64>().ok())
         .map(|kilobytes| kilobytes / 1024.0 / 1024.0)
         .unwrap_or(0.0);
-    format!(
-        "{} UTC · nproc {cores} · {model} · {memory_gb:.0} GB RAM · {} build",
-        Timestamp::now().strftime("%Y-%m-%d %H:%M"),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "optimised"
-        }
-    )
+    // `cargo bench` runs the benchmark in the package's folder, so rustup picks the same
+    // toolchain for `rustc` as it did for cargo.
+    let rustc = std::process::Command::new("rustc")
+        .arg("-V")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .map(|version| version.trim().to_owned())
+        .filter(|version| !version.is_empty())
+        .unwrap_or_else(|| "rustc unknown".to_owned());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|line| line.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    vec![
+        format!(
+            "{} UTC · {cores} cores · {model} · {memory_gib:.1} GiB RAM",
+            Timestamp::now().strftime("%Y-%m-%d %H:%M")
+        ),
+        format!(
+            "{rustc} · {} build · load average {load} at start",
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "optimised (release)"
+            }
+        ),
+    ]
 }
 
 /// Prints the benchmark's title and the machine.
 pub fn header(title: &str, flags: &Flags) {
     println!("{title}");
-    println!("machine: {}", machine());
+    for line in machine() {
+        println!("machine: {line}");
+    }
     if !flags.measuring() {
         println!(
             "(smoke run: not started by `cargo bench`, so sizes are tiny and the figures mean nothing)"
@@ -122,6 +146,46 @@ pub fn resident_megabytes(pid: Option<u32>) -> f64 {
         .and_then(|kilobytes| kilobytes.parse::<f64>().ok())
         .map(|kilobytes| kilobytes / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// The machine's CPU time so far from `/proc/stat`: (busy, total) in clock ticks, all
+/// cores together. Two readings give how busy the machine was between them, whoever used
+/// it (this process, a database server, or someone else's build).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTicks {
+    busy: u64,
+    total: u64,
+}
+
+impl CpuTicks {
+    pub fn now() -> CpuTicks {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|field| field.parse().ok())
+            .collect();
+        let total: u64 = ticks.iter().sum();
+        // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        CpuTicks {
+            busy: total.saturating_sub(idle),
+            total,
+        }
+    }
+
+    /// The share of all cores that was busy since `self`, as a percentage.
+    pub fn busy_since(self) -> f64 {
+        let now = CpuTicks::now();
+        let total = now.total.saturating_sub(self.total);
+        if total == 0 {
+            return 0.0;
+        }
+        100.0 * now.busy.saturating_sub(self.busy) as f64 / total as f64
+    }
 }
 
 /// The `p`-th percentile (0–100) of `samples` by the nearest-rank method; zero when empty.
@@ -491,6 +555,27 @@ pub async fn post_events(
         accepted: answer["accepted"].as_u64().unwrap_or(0),
         duplicates: answer["duplicates"].as_u64().unwrap_or(0),
     })
+}
+
+/// The open error-log entries of `orgs`, by step and Salesforce code (`match
+/// INVALID_FIELD × 3, create UNABLE_TO_LOCK_ROW × 1`), or `none`.
+pub async fn error_summary(store: &Store, orgs: &[BenchOrg]) -> anyhow::Result<String> {
+    let mut counts = Counts::new();
+    for org in orgs {
+        for error in store.errors(&org.id, true, 100_000).await? {
+            *counts
+                .entry(format!("{} {}", error.step, error.code))
+                .or_default() += 1;
+        }
+    }
+    if counts.is_empty() {
+        return Ok("none".to_owned());
+    }
+    Ok(counts
+        .iter()
+        .map(|(code, count)| format!("{code} × {count}"))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 // ----- calls -----------------------------------------------------------------------------
