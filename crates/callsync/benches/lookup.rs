@@ -1,49 +1,110 @@
-//! Screen-pop lookup: how long callsync takes to say which record a number belongs to
-//! (R3, the record a call would be linked to), p50 and p99, and the memory callsync holds,
-//! for orgs of 10k, 100k and (with `--million`) 1M generated records.
+//! Screen-pop lookup: how long `GET /v1/lookup?number=` takes to say which record a number
+//! belongs to (R3, the record a call would be linked to), p50 and p99, and the memory in
+//! use, for orgs of 10k, 100k and 1M generated records.
 //!
-//! `cargo bench -p callsync --bench lookup [-- --lookups N --sizes 10000,100000 --million]`
+//! `cargo bench -p callsync --bench lookup [-- --lookups N --sizes 10000,100000,1000000]`
 //!
 //! The sandbox runs in a child process (this same binary, started with `--sandbox-child`),
 //! as Salesforce is another machine in production: callsync's resident memory is then its
-//! own, and the sandbox's is shown apart. Lookups are made one at a time, as a phone client
-//! does, with `GET /v1/lookup?number=` on callsync's API when it has that endpoint, else
-//! with `crm::find_record_for_number` directly. Either way a known number costs one
-//! composite request of SOQL queries, an unknown one also a SOSL search (`crm::matching`).
-//! A million records take the sandbox about 3 GB and a minute to generate, hence the flag.
+//! own, and the sandbox's is measured apart. Lookups are made one at a time, as a phone
+//! client does. callsync keeps no phone index of its own: a lookup asks Salesforce live, a
+//! known number with one composite request of SOQL queries, and with a SOSL search as well
+//! when those find nothing (`crm::matching`). The time each lookup spent waiting on those
+//! requests is measured from the `salesforce` client's `salesforce_request` spans, so the
+//! figures split into Salesforce's part (here the sandbox's) and callsync's own.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic is a failure
 
 mod support;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use callsync::crm::{ClientOptions, Connections, SalesforceConnection, find_record_for_number};
 use callsync::store::Store;
-use callsync_core::phone::PhoneRegion;
 use callsync_core::settings::Settings;
 use serde_json::{Value, json};
 use sf_sandbox::{GenerateSpec, Sandbox, SandboxConfig};
 use support::{BenchDatabase, Directory, Flags, SandboxLink, Table, millis, percentile};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{Layer, filter};
+
+/// Time spent in Salesforce requests and their number, summed over every
+/// `salesforce_request` span of the process (opened when a request is sent, closed when
+/// its answer has been read).
+#[derive(Debug, Clone, Default)]
+struct SalesforceTime {
+    nanos: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+impl SalesforceTime {
+    fn now(&self) -> (Duration, u64) {
+        (
+            Duration::from_nanos(self.nanos.load(Ordering::Relaxed)),
+            self.requests.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// When a span opened, kept in the span's extensions.
+struct Opened(Instant);
+
+impl<S> Layer<S> for SalesforceTime
+where
+    S: tracing::Subscriber + for<'lookup> LookupSpan<'lookup>,
+{
+    fn on_new_span(
+        &self,
+        _attributes: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(span) = context.span(id) {
+            span.extensions_mut().insert(Opened(Instant::now()));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, context: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = context.span(&id)
+            && let Some(Opened(opened)) = span.extensions().get::<Opened>()
+        {
+            let nanos = u64::try_from(opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.nanos.fetch_add(nanos, Ordering::Relaxed);
+            self.requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 fn main() -> anyhow::Result<()> {
     let flags = Flags::from_env();
     if let Some(records) = flags.text("--sandbox-child") {
         return serve_sandbox(records.parse()?);
     }
-    let lookups: usize = flags.number("--lookups", 500, 20);
-    let mut sizes: Vec<usize> = match flags.text("--sizes") {
+    let lookups: usize = flags.number("--lookups", 300, 20);
+    let sizes: Vec<usize> = match flags.text("--sizes") {
         Some(list) => list
             .split(',')
             .map(|size| size.trim().parse())
             .collect::<Result<_, _>>()?,
-        None if flags.measuring() => vec![10_000, 100_000],
+        None if flags.measuring() => vec![10_000, 100_000, 1_000_000],
         None => vec![1_000],
     };
-    if flags.has("--million") {
-        sizes.push(1_000_000);
-    }
+    anyhow::ensure!(lookups >= 5, "--lookups must be at least 5");
+
+    let salesforce = SalesforceTime::default();
+    tracing_subscriber::registry()
+        .with(
+            salesforce
+                .clone()
+                .with_filter(filter::filter_fn(|metadata| {
+                    metadata.name() == "salesforce_request"
+                })),
+        )
+        .init();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -51,11 +112,12 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         support::header("callsync benchmark: screen-pop lookup", &flags);
         println!(
-            "{lookups} lookups per org, one at a time: 80 % numbers the org holds (spelt as its \
-             records spell them), 20 % unknown; sandbox in a child process"
+            "{lookups} lookups per org with GET /v1/lookup?number=, one at a time, after one \
+             cold lookup: 4 in 5 numbers the org holds (spelt as its records spell them), 1 in \
+             5 unknown; the sandbox in a child process, no added latency"
         );
         println!();
-        let mut table = Table::new(&[
+        let mut latency = Table::new(&[
             "records",
             "known p50",
             "known p99",
@@ -63,51 +125,83 @@ fn main() -> anyhow::Result<()> {
             "unknown p99",
             "all p50",
             "all p99",
+            "cold (first)",
+            "Salesforce requests/lookup",
+            "callsync's own p50",
+            "callsync's own p99",
             "matched",
-            "callsync RSS",
-            "sandbox RSS",
         ]);
-        let mut paths = Vec::new();
+        let mut memory = Table::new(&[
+            "records",
+            "generated in",
+            "sandbox RSS",
+            "sandbox RSS per record",
+            "callsync RSS before",
+            "after cold lookup",
+            "after all lookups",
+        ]);
+        // What an empty org's sandbox takes: the base that records add to.
+        let empty_sandbox = {
+            let mut child = SandboxChild::start(0)?;
+            let resident = support::resident_megabytes(Some(child.process.id()));
+            child.stop();
+            resident
+        };
         for size in sizes {
             let generating = Instant::now();
             let mut child = SandboxChild::start(size)?;
-            eprintln!(
-                "  {size} records generated in the child in {:.1} s",
-                generating.elapsed().as_secs_f64()
-            );
-            let (figures, path) = measure(&child, lookups).await?;
-            paths.push(path);
-            let sandbox_rss = support::resident_megabytes(Some(child.process.id()));
+            let generated_in = generating.elapsed();
+            let sandbox_before = support::resident_megabytes(Some(child.process.id()));
+            let figures = measure(&child, lookups, &salesforce).await?;
+            let sandbox_after = support::resident_megabytes(Some(child.process.id()));
             child.stop();
-            table.row(vec![
+            let all = figures.all();
+            latency.row(vec![
                 size.to_string(),
                 millis(percentile(&figures.known, 50.0)),
                 millis(percentile(&figures.known, 99.0)),
                 millis(percentile(&figures.unknown, 50.0)),
                 millis(percentile(&figures.unknown, 99.0)),
-                millis(percentile(&figures.all(), 50.0)),
-                millis(percentile(&figures.all(), 99.0)),
+                millis(percentile(&all, 50.0)),
+                millis(percentile(&all, 99.0)),
+                millis(figures.cold),
+                format!("{:.2}", figures.requests as f64 / all.len().max(1) as f64),
+                millis(percentile(&figures.own, 50.0)),
+                millis(percentile(&figures.own, 99.0)),
                 format!("{}/{}", figures.matched, figures.known.len()),
-                format!("{:.0} MB", figures.resident_mb),
-                format!("{sandbox_rss:.0} MB"),
+            ]);
+            memory.row(vec![
+                size.to_string(),
+                format!("{:.1} s", generated_in.as_secs_f64()),
+                format!("{sandbox_before:.0} → {sandbox_after:.0} MB"),
+                format!(
+                    "{:.2} KB",
+                    (sandbox_before - empty_sandbox) * 1024.0 / size.max(1) as f64
+                ),
+                format!("{:.0} MB", figures.resident_before_mb),
+                format!("{:.0} MB", figures.resident_cold_mb),
+                format!("{:.0} MB", figures.resident_after_mb),
             ]);
         }
-        table.print();
+        println!("latency");
+        latency.print();
         println!();
-        if paths.contains(&Path::Api) {
-            println!("lookups made with GET /v1/lookup?number= on callsync's API (admin key)");
-        } else {
-            println!(
-                "lookups made with crm::find_record_for_number: this callsync has no \
-                 GET /v1/lookup"
-            );
-        }
         println!(
-            "How to read it: latency is from asking to knowing the record (or that there is \
-             none), over loopback HTTP to the sandbox; `matched` counts known numbers linked to \
-             a record (R3.5 leaves converted Leads out; a number on a converted Lead only is \
-             no match). `callsync RSS` is this process's VmRSS after the lookups; the \
-             sandbox's own is beside it."
+            "memory (VmRSS from /proc/<pid>/status; an empty org's sandbox: {empty_sandbox:.0} MB)"
+        );
+        memory.print();
+        println!();
+        println!(
+            "How to read it: latency is from asking callsync to having its answer, over \
+             loopback HTTP, with the sandbox's answer inside it; `callsync's own` is that \
+             minus the time spent waiting on Salesforce requests, so it is what callsync adds \
+             whatever Salesforce's speed. The sandbox scans its records for every query, so \
+             its part grows with the org; real Salesforce answers from its own indexes. \
+             `matched` counts known numbers linked to a record (R3.5 leaves converted Leads \
+             out). `sandbox RSS` is the child after generating the org → after the lookups, and \
+             `per record` is above an empty org's; \
+             `callsync RSS` is this process (API, store, Salesforce clients) before the first \
+             lookup, after it and after the last: it holds no copy of the org's records."
         );
         anyhow::Ok(())
     })
@@ -118,8 +212,16 @@ fn main() -> anyhow::Result<()> {
 struct Figures {
     known: Vec<Duration>,
     unknown: Vec<Duration>,
+    /// Each lookup's time minus its time waiting on Salesforce.
+    own: Vec<Duration>,
+    /// The first lookup: token, describe of Account, then the lookup.
+    cold: Duration,
+    /// Salesforce requests made by the measured lookups.
+    requests: u64,
     matched: usize,
-    resident_mb: f64,
+    resident_before_mb: f64,
+    resident_cold_mb: f64,
+    resident_after_mb: f64,
 }
 
 impl Figures {
@@ -128,16 +230,11 @@ impl Figures {
     }
 }
 
-/// How a lookup is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Path {
-    /// `GET /v1/lookup?number=` on callsync's API, as a phone client asks.
-    Api,
-    /// `crm::find_record_for_number`, for a callsync without that endpoint.
-    Direct,
-}
-
-async fn measure(child: &SandboxChild, lookups: usize) -> anyhow::Result<(Figures, Path)> {
+async fn measure(
+    child: &SandboxChild,
+    lookups: usize,
+    salesforce: &SalesforceTime,
+) -> anyhow::Result<Figures> {
     let link = SandboxLink {
         url: text(&child.hello, "url")?,
         client_id: text(&child.hello, "client_id")?,
@@ -153,21 +250,18 @@ async fn measure(child: &SandboxChild, lookups: usize) -> anyhow::Result<(Figure
         support::create_org_linked(&store, Some(&link), "bench", &Settings::default()).await?;
     let api = support::RunningApi::start(&store).await?;
     let http = reqwest::Client::new();
-    let connections = Connections::new(ClientOptions::default());
-    let connection = SalesforceConnection::from_json(&link.connection_json())?;
-    let client = connections.default_user_client(&org.id, &connection)?;
 
-    // The first lookup fetches the token and the describe of Account, once per process:
-    // leave it out. It also tells whether the API has the lookup endpoint.
-    let path = match lookup_over_api(&http, &api.url, &org, &known[0]).await? {
-        Some(_) => Path::Api,
-        None => {
-            find_record_for_number(&client, &known[0], PhoneRegion::JAPAN).await?;
-            Path::Direct
-        }
+    let mut figures = Figures {
+        resident_before_mb: support::resident_megabytes(None),
+        ..Figures::default()
     };
+    // The first lookup also fetches a token and the describe of Account, once per
+    // organisation and process: it is shown apart.
+    let cold = Instant::now();
+    lookup(&http, &api.url, &org, &known[0]).await?;
+    figures.cold = cold.elapsed();
+    figures.resident_cold_mb = support::resident_megabytes(None);
 
-    let mut figures = Figures::default();
     for index in 0..lookups {
         let unknown = index % 5 == 4;
         let number = if unknown {
@@ -175,53 +269,49 @@ async fn measure(child: &SandboxChild, lookups: usize) -> anyhow::Result<(Figure
         } else {
             known[(index * 7919) % known.len()].clone()
         };
+        let (waited_before, requests_before) = salesforce.now();
         let started = Instant::now();
-        let found = match path {
-            Path::Api => lookup_over_api(&http, &api.url, &org, &number)
-                .await?
-                .unwrap_or(false),
-            Path::Direct => find_record_for_number(&client, &number, PhoneRegion::JAPAN)
-                .await?
-                .is_some(),
-        };
+        let found = lookup(&http, &api.url, &org, &number).await?;
         let elapsed = started.elapsed();
+        let (waited_after, requests_after) = salesforce.now();
+        figures
+            .own
+            .push(elapsed.saturating_sub(waited_after.saturating_sub(waited_before)));
+        figures.requests += requests_after - requests_before;
         if unknown {
+            anyhow::ensure!(!found, "the unknown number {number} matched a record");
             figures.unknown.push(elapsed);
         } else {
             figures.known.push(elapsed);
             figures.matched += usize::from(found);
         }
     }
-    figures.resident_mb = support::resident_megabytes(None);
+    figures.resident_after_mb = support::resident_megabytes(None);
     api.stop().await?;
     store.close().await;
-    Ok((figures, path))
+    Ok(figures)
 }
 
-/// Asks `GET /v1/lookup`: whether a record matched, or `None` when the API has no such
-/// endpoint (an older callsync).
-async fn lookup_over_api(
+/// Asks `GET /v1/lookup` as the organisation's admin: whether a record matched.
+async fn lookup(
     http: &reqwest::Client,
     api_url: &str,
     org: &support::BenchOrg,
     number: &str,
-) -> anyhow::Result<Option<bool>> {
+) -> anyhow::Result<bool> {
     let response = http
         .get(format!("{api_url}/v1/lookup"))
         .query(&[("number", number)])
         .bearer_auth(&org.admin_key)
         .send()
         .await?;
-    if response.status() == reqwest::StatusCode::NOT_FOUND {
-        return Ok(None);
-    }
     let status = response.status();
     let answer: Value = response.json().await.unwrap_or(Value::Null);
     anyhow::ensure!(
         status.is_success(),
         "lookup of {number:?} failed ({status}): {answer}"
     );
-    Ok(Some(!answer["record"].is_null()))
+    Ok(!answer["record"].is_null())
 }
 
 fn text(hello: &Value, field: &str) -> anyhow::Result<String> {
