@@ -134,13 +134,47 @@ async fn r3_1_click_to_call_links_the_dialled_record_whatever_the_number_in_one_
     assert_eq!(
         world.calls() - before,
         1,
-        "one GET of the record, nothing else"
+        "one query for the record, nothing else"
     );
     assert_eq!(found.record_id.to_18(), lead);
     assert_eq!(found.matched_by, MatchedBy::ClickToCall);
     assert_eq!(found.who_id.unwrap().to_18(), lead);
     let candidate = found.candidate.unwrap();
     assert_eq!(candidate.company.as_deref(), Some("Ito Shoji"));
+}
+
+/// The Contact's company is its Account's name, a relationship path: the click-to-call
+/// read must reach it (found by the end-to-end benchmark: a `GET ?fields=Account.Name`
+/// was refused with INVALID_FIELD and every click-to-call to a Contact failed).
+#[tokio::test]
+async fn r3_1_a_click_to_call_contact_links_it_with_its_account_in_one_call() {
+    let world = World::start().await;
+    let account = world.insert("Account", json!({"Name": "Sato Trading"}));
+    let contact = world.insert(
+        "Contact",
+        json!({"LastName": "Sato", "Phone": "03-1234-5678", "AccountId": account}),
+    );
+
+    let before = world.calls();
+    let found = find_record(
+        &world.client(),
+        &call("090-0000-0000", Some(&contact)),
+        PhoneRegion::JAPAN,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        world.calls() - before,
+        1,
+        "one query for the record, nothing else"
+    );
+    assert_eq!(found.object, RecordObject::Contact);
+    assert_eq!(found.matched_by, MatchedBy::ClickToCall);
+    assert_eq!(found.who_id.unwrap().to_18(), contact);
+    assert_eq!(found.what_id.unwrap().to_18(), account);
+    let candidate = found.candidate.unwrap();
+    assert_eq!(candidate.account_name.as_deref(), Some("Sato Trading"));
 }
 
 #[tokio::test]

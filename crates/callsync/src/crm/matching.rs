@@ -2,7 +2,8 @@
 //! `callsync_core::matching::choose_record` decide, in as few API calls as possible.
 //!
 //! The calls a match costs:
-//! - click-to-call (R3.1): one `GET` of the record, on the object its key prefix names;
+//! - click-to-call (R3.1): one SOQL query for the record by `Id`, on the object its key
+//!   prefix names;
 //! - otherwise one composite request (Salesforce counts it as one call, "Send Multiple
 //!   Requests Using Composite", REST API Developer Guide) holding one SOQL query per object
 //!   on the number's spellings (R3.2), then the core's normalised comparison and priority
@@ -132,30 +133,61 @@ async fn person_accounts_enabled(client: &Client) -> Result<bool, CrmError> {
     Ok(account.field("IsPersonAccount").is_some())
 }
 
-/// One `GET` of a click-to-call record; `None` when Salesforce says it does not exist.
+/// One SOQL query for a click-to-call record by `Id`; `None` when it does not exist (never
+/// created, or deleted: a query leaves deleted records out).
+///
+/// A query rather than a `GET /sobjects/{object}/{id}?fields=`: the Contact's company is
+/// `Account.Name`, a relationship path. The REST API Developer Guide ("Get Field Values
+/// from a Standard Object Record") documents that `fields` list as the record's own
+/// fields, answering 400 for fields that do not exist, and the sandbox refuses the path
+/// there (`INVALID_FIELD`, "No such column 'Account.Name' on sobject of type Contact");
+/// SOQL documents relationship paths ("Relationship Queries", SOQL and SOSL Reference)
+/// and costs the same one call.
 async fn fetch_record(
     client: &Client,
     id: &SalesforceId,
     object: RecordObject,
     person_accounts: bool,
 ) -> Result<Option<Candidate>, CrmError> {
-    let (name, fields) = match object {
-        RecordObject::Contact => ("Contact", CONTACT_FIELDS),
-        RecordObject::Account | RecordObject::PersonAccount if person_accounts => {
-            ("Account", PERSON_ACCOUNT_FIELDS)
-        }
-        RecordObject::Account | RecordObject::PersonAccount => ("Account", ACCOUNT_FIELDS),
-        RecordObject::Lead => ("Lead", LEAD_FIELDS),
+    let id = id.to_18();
+    let (name, query) = match object {
+        RecordObject::Contact => (
+            "Contact",
+            soql!(
+                "SELECT {} FROM Contact WHERE Id = {} LIMIT 1",
+                FieldNames(CONTACT_FIELDS),
+                id
+            )?,
+        ),
+        RecordObject::Account | RecordObject::PersonAccount if person_accounts => (
+            "Account",
+            soql!(
+                "SELECT {} FROM Account WHERE Id = {} LIMIT 1",
+                FieldNames(PERSON_ACCOUNT_FIELDS),
+                id
+            )?,
+        ),
+        RecordObject::Account | RecordObject::PersonAccount => (
+            "Account",
+            soql!(
+                "SELECT {} FROM Account WHERE Id = {} LIMIT 1",
+                FieldNames(ACCOUNT_FIELDS),
+                id
+            )?,
+        ),
+        RecordObject::Lead => (
+            "Lead",
+            soql!(
+                "SELECT {} FROM Lead WHERE Id = {} LIMIT 1",
+                FieldNames(LEAD_FIELDS),
+                id
+            )?,
+        ),
     };
-    match client.get::<Value>(name, id.to_18(), fields).await {
-        Ok(record) => candidate_from_record(&record, Some(name)),
-        Err(error)
-            if error.status() == Some(404)
-                || matches!(error.code(), Some("NOT_FOUND" | "ENTITY_IS_DELETED")) =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(error.into()),
+    let rows: Vec<Value> = client.query_all_rows(&query).await?;
+    match rows.first() {
+        Some(record) => candidate_from_record(record, Some(name)),
+        None => Ok(None),
     }
 }
 
@@ -308,7 +340,7 @@ async fn run_queries(client: &Client, queries: &[Soql]) -> Result<Vec<Candidate>
     Ok(candidates)
 }
 
-/// Reads a Contact, Account or Lead record (a query row, a search hit or a `GET` answer)
+/// Reads a Contact, Account or Lead record (a query row or a search hit)
 /// into a core candidate; `None` for other objects. `object` names the type when the
 /// record's `attributes` may not.
 fn candidate_from_record(
