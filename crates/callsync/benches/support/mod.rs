@@ -557,23 +557,27 @@ pub async fn post_events(
     })
 }
 
-/// The open error-log entries of `orgs`, by step and Salesforce code (`match
-/// INVALID_FIELD × 3, create UNABLE_TO_LOCK_ROW × 1`), or `none`.
+/// The open error-log entries of `orgs`, by step and Salesforce code, each with one of
+/// its messages (`match INVALID_FIELD × 3 (e.g. "...")`), or `none`.
 pub async fn error_summary(store: &Store, orgs: &[BenchOrg]) -> anyhow::Result<String> {
     let mut counts = Counts::new();
+    let mut examples = std::collections::BTreeMap::new();
     for org in orgs {
         for error in store.errors(&org.id, true, 100_000).await? {
-            *counts
-                .entry(format!("{} {}", error.step, error.code))
-                .or_default() += 1;
+            let key = format!("{} {}", error.step, error.code);
+            examples
+                .entry(key.clone())
+                .or_insert_with(|| error.message.clone());
+            *counts.entry(key).or_default() += 1;
         }
     }
     if counts.is_empty() {
         return Ok("none".to_owned());
     }
+    // One message per kind, so that a run that failed says why without a second look.
     Ok(counts
         .iter()
-        .map(|(code, count)| format!("{code} × {count}"))
+        .map(|(key, count)| format!("{key} × {count} (e.g. {:?})", examples[key]))
         .collect::<Vec<_>>()
         .join(", "))
 }
