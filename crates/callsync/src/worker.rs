@@ -2,8 +2,9 @@
 //! `callsync-core` what Salesforce should hold, and writes it through
 //! [`crate::crm`], recording the outcome in the store.
 //!
-//! One step is [`Worker::run_once`], which tests drive directly; [`Worker::run`]
-//! only loops around it and sleeps when there is nothing to do.
+//! One round is [`Worker::run_once`], which tests drive directly; [`Worker::run`]
+//! keeps up to `batch` calls in flight, claiming the next due call as each one
+//! finishes, and sleeps when there is nothing to do.
 //!
 //! Invariants:
 //! - One Task per call: before a create is sent, the call is marked; if a
@@ -36,6 +37,7 @@ use callsync_core::task::{TaskContext, TaskFields};
 use jiff::Timestamp;
 use salesforce::ErrorKind;
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::config::WorkerConfig;
 use crate::crm::{self, Connections, CrmError, SalesforceConnection, Step, UserDirectory};
@@ -152,60 +154,100 @@ impl Worker {
         }
     }
 
-    /// Claims due calls and syncs each once. Returns what it did.
+    /// Claims due calls and syncs each once, waiting for all of them: one round, as tests
+    /// drive it. Returns what it did.
     pub async fn run_once(&self) -> anyhow::Result<Round> {
-        let now = Timestamp::now();
         let items = self
             .store
-            .claim(&self.owner, now, self.config.lease(), self.config.batch)
+            .claim(
+                &self.owner,
+                Timestamp::now(),
+                self.config.lease(),
+                self.config.batch,
+            )
             .await?;
         let mut round = Round {
             claimed: items.len(),
             ..Round::default()
         };
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut tasks = JoinSet::new();
         for item in items {
-            let worker = self.clone();
-            let slot = self.org_slot(&item.org_id);
-            tasks.spawn(async move {
-                // The semaphore is never closed, so acquiring only waits.
-                let _permit = slot.acquire_owned().await;
-                worker.sync_call(&item).await
-            });
+            self.spawn_sync(&mut tasks, item);
         }
         while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(outcome)) => round.count(outcome),
-                // A store failure: the lease runs out and another round retries.
-                Ok(Err(error)) => tracing::error!(error = format!("{error:#}"), "sync step failed"),
-                Err(panic) => tracing::error!(error = %panic, "sync task panicked"),
+            if let Some(outcome) = outcome_of(joined) {
+                round.count(outcome);
             }
         }
         Ok(round)
     }
 
-    /// Runs rounds until `shutdown` resolves, sleeping when idle. A round in
-    /// flight is finished before returning, so no claimed work is abandoned
-    /// mid-request (it would only wait for its lease otherwise).
+    /// Syncs calls until `shutdown` resolves. Up to `batch` calls are in flight at once,
+    /// and the place of one that finishes is taken by the next due call straight away: a
+    /// slow Salesforce request holds up its own call only, not a round of `batch` calls
+    /// (rounds as [`Worker::run_once`] makes them halved the throughput at 100 ms per
+    /// request, BENCHMARKS.md). The queue is looked at again at once while claims come back
+    /// full, else every `poll_interval`. On shutdown the calls in flight are finished
+    /// first, so no claimed work is abandoned mid-request (it would only wait for its lease
+    /// otherwise).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let capacity = usize::try_from(self.config.batch.max(1)).unwrap_or(1);
+        let mut in_flight = JoinSet::new();
+        let mut poll = tokio::time::interval(self.config.poll_interval());
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut poll_due = true;
+        let mut more_due = false;
         loop {
-            let round = match self.run_once().await {
-                Ok(round) => round,
-                Err(error) => {
-                    tracing::error!(error = format!("{error:#}"), "worker round failed");
-                    Round::default()
+            let free = capacity.saturating_sub(in_flight.len());
+            if free > 0 && (poll_due || more_due) {
+                poll_due = false;
+                more_due = false;
+                let limit = i64::try_from(free).unwrap_or(i64::MAX);
+                match self
+                    .store
+                    .claim(&self.owner, Timestamp::now(), self.config.lease(), limit)
+                    .await
+                {
+                    Ok(items) => {
+                        more_due = items.len() == free;
+                        if !items.is_empty() {
+                            tracing::debug!(claimed = items.len(), "worker claimed calls");
+                        }
+                        for item in items {
+                            self.spawn_sync(&mut in_flight, item);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(error = format!("{error:#}"), "cannot claim sync work");
+                    }
                 }
-            };
-            if round.claimed > 0 {
-                tracing::debug!(?round, "worker round");
-                continue;
             }
             tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(self.config.poll_interval()) => {}
+                () = &mut shutdown => break,
+                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    outcome_of(joined);
+                    while let Some(joined) = in_flight.try_join_next() {
+                        outcome_of(joined);
+                    }
+                }
+                _ = poll.tick() => poll_due = true,
             }
         }
+        while let Some(joined) = in_flight.join_next().await {
+            outcome_of(joined);
+        }
+    }
+
+    /// Starts one call's step on `tasks`, in its organisation's slot.
+    fn spawn_sync(&self, tasks: &mut JoinSet<anyhow::Result<Outcome>>, item: WorkItem) {
+        let worker = self.clone();
+        let slot = self.org_slot(&item.org_id);
+        tasks.spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = slot.acquire_owned().await;
+            worker.sync_call(&item).await
+        });
     }
 
     fn org_slot(&self, org_id: &str) -> Arc<Semaphore> {
@@ -780,6 +822,22 @@ impl Worker {
         let capped = base.min(self.config.backoff_max_ms);
         let jitter = 0.5 + rand::random::<f64>();
         Duration::from_millis((capped as f64 * jitter) as u64)
+    }
+}
+
+/// The outcome of a finished step, or `None` after logging why there is none: a store
+/// failure (the lease runs out and the call is claimed again) or a panic.
+fn outcome_of(joined: Result<anyhow::Result<Outcome>, tokio::task::JoinError>) -> Option<Outcome> {
+    match joined {
+        Ok(Ok(outcome)) => Some(outcome),
+        Ok(Err(error)) => {
+            tracing::error!(error = format!("{error:#}"), "sync step failed");
+            None
+        }
+        Err(panic) => {
+            tracing::error!(error = %panic, "sync task panicked");
+            None
+        }
     }
 }
 

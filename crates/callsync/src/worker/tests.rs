@@ -15,6 +15,20 @@ const AGENT: &str = "agent@acme.example";
 /// A sandbox with one agent and one Contact, and a store whose organisation
 /// `acme` (with `settings`) is connected to it.
 async fn world(db: &TestDatabase, settings: &Settings) -> (Sandbox, Store, Worker) {
+    let config = WorkerConfig {
+        backoff_base_ms: 1,
+        backoff_max_ms: 5,
+        ..WorkerConfig::default()
+    };
+    world_with(db, settings, config).await
+}
+
+/// [`world`] with the worker's own configuration.
+async fn world_with(
+    db: &TestDatabase,
+    settings: &Settings,
+    config: WorkerConfig,
+) -> (Sandbox, Store, Worker) {
     let SandboxOrg {
         sandbox,
         connection,
@@ -46,19 +60,19 @@ async fn world(db: &TestDatabase, settings: &Settings) -> (Sandbox, Store, Worke
         })
         .await
         .unwrap();
-    let config = WorkerConfig {
-        backoff_base_ms: 1,
-        backoff_max_ms: 5,
-        ..WorkerConfig::default()
-    };
     let worker = Worker::new(store.clone(), config, None);
     (sandbox, store, worker)
 }
 
 /// An event of call `c1`, `second` seconds into a fixed morning.
 fn event(kind: &str, second: u32, body: Value) -> NewEvent {
+    call_event("c1", kind, second, body)
+}
+
+/// An event of `call`, `second` seconds into a fixed morning.
+fn call_event(call: &str, kind: &str, second: u32, body: Value) -> NewEvent {
     let mut event = json!({
-        "id": format!("c1-{kind}"), "org": "acme", "call_id": "c1", "user": "u1",
+        "id": format!("{call}-{kind}"), "org": "acme", "call_id": call, "user": "u1",
         "occurred_at": format!("2026-11-24T01:{:02}:{:02}Z", second / 60, second % 60),
         "direction": "outbound", "user_number": "050-1111-2222",
         "customer_number": "0312345678", "type": kind,
@@ -68,7 +82,7 @@ fn event(kind: &str, second: u32, body: Value) -> NewEvent {
     }
     NewEvent {
         event_id: event["id"].as_str().unwrap().into(),
-        call_id: "c1".into(),
+        call_id: call.into(),
         occurred_at: event["occurred_at"].as_str().unwrap().parse().unwrap(),
         body_json: event.to_string(),
     }
@@ -153,5 +167,58 @@ on_both_backends! {
         assert_eq!(row.sync_state, SyncState::Synced);
         assert_eq!(row.task_id.as_deref(), task.get("Id").and_then(Value::as_str));
         assert_eq!(row.create_attempted_at, None);
+    }
+}
+
+on_both_backends! {
+    /// `run` keeps `batch` calls in flight and claims the next one as each
+    /// finishes: a call stuck on a slow Salesforce request holds up its own
+    /// sync only. In rounds, c3 and c4 would have waited for c1's create.
+    /// On shutdown the call in flight is finished, not abandoned.
+    async fn a_slow_call_holds_up_only_itself_and_shutdown_finishes_it(db: &TestDatabase) {
+        let config = WorkerConfig { batch: 2, per_org_concurrency: 2, poll_interval_ms: 20, ..WorkerConfig::default() };
+        let (sandbox, store, worker) = world_with(db, &Settings::default(), config).await;
+        // The first Task create, whichever call sends it, takes six seconds.
+        let slow = Duration::from_secs(6);
+        sandbox.faults().set_plan(FaultPlan {
+            script: vec![Some(Fault::Latency { millis: u64::try_from(slow.as_millis()).unwrap() })],
+            script_filter: FaultFilter { methods: vec!["POST".into()], path_contains: Some("/sobjects/Task".into()) },
+            ..FaultPlan::default()
+        });
+        let calls = ["c1", "c2", "c3", "c4"];
+        for call in calls {
+            let events = [
+                call_event(call, "dialing", 0, json!({})),
+                call_event(call, "answered", 5, json!({})),
+                call_event(call, "ended", 35, json!({"talk_seconds": 30, "outcome": "answered"})),
+            ];
+            store.ingest("acme", &events, Timestamp::now()).await.unwrap();
+        }
+        let synced = async || {
+            let mut synced = Vec::new();
+            for call in calls {
+                if store.call("acme", call).await.unwrap().unwrap().sync_state == SyncState::Synced {
+                    synced.push(call);
+                }
+            }
+            synced
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(worker.run(async move { stopped.await.ok(); }));
+
+        // With two calls in flight at most, the three others pass the slow one, long
+        // before its request ends (in rounds of two, the third could not start before).
+        let started = std::time::Instant::now();
+        while synced().await.len() < 3 {
+            assert!(started.elapsed() < slow, "only {:?} synced while one call was slow", synced().await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(synced().await.len(), 3, "the slow call is still in flight");
+
+        stop.send(()).unwrap();
+        running.await.unwrap();
+        assert_eq!(synced().await, calls, "shutdown finishes the call in flight");
+        assert_eq!(store.queue_depth().await.unwrap(), 0);
+        assert_eq!(sandbox.org().records("Task").len(), 4, "one Task per call");
     }
 }
