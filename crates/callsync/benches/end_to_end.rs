@@ -41,7 +41,10 @@ fn main() -> anyhow::Result<()> {
     let rate: f64 = flags.number("--rate", 100.0, 5.0);
     let seconds: u64 = flags.number("--seconds", 30, 2);
     let latency_ms: u64 = flags.number("--latency-ms", 100, 10);
-    let orgs: usize = flags.number("--orgs", 4, 1);
+    // Ten organisations by default: a service taking 100 calls/s takes them from many
+    // organisations, and each one syncs at most `per_org_concurrency` calls at once (to spare
+    // its Salesforce), which caps one organisation at about 16 calls/s at 100 ms per request.
+    let orgs: usize = flags.number("--orgs", 10, 1);
     let agents: usize = flags.number("--agents", 10, 2);
     // A small org by default: the sandbox scans its records for every query, and at 100
     // calls/s on a small machine a bigger org's scans take the cores the worker needs.
@@ -233,6 +236,17 @@ fn main() -> anyhow::Result<()> {
         // In flight at any moment are about a second's calls (the talk time, then the
         // sync path); a queue of more than two seconds' worth at the end of the load means
         // it was growing.
+        // Each organisation syncs `per_org_concurrency` calls at once, each taking about its
+        // requests times the latency: the most this configuration can sync, whatever the
+        // machine.
+        let per_call = requests as f64 / sent.len().max(1) as f64;
+        let ceiling = (orgs * worker_config.per_org_concurrency) as f64
+            / (per_call * latency_ms as f64 / 1000.0);
+        println!(
+            "ceiling of this configuration: {orgs} organisation(s) × {} calls at once ÷ \
+             ({per_call:.2} requests × {latency_ms} ms) ≈ {ceiling:.0} calls/s",
+            worker_config.per_org_concurrency
+        );
         if drained && (backlog as f64) <= 2.0 * rate {
             println!(
                 "verdict: the worker kept up ({backlog} calls queued when the load ended, \
