@@ -809,9 +809,16 @@ impl Worker {
             message,
             remedy,
         };
-        let id = self.store.fail(item, summary, &error, now).await?;
-        tracing::warn!(error_log = id, code = %error.code, "sync failed; see the error log");
-        Ok(Outcome::Failed)
+        match self.store.fail(item, summary, &error, now).await? {
+            Some(id) => {
+                tracing::warn!(error_log = id, code = %error.code, "sync failed; see the error log");
+                Ok(Outcome::Failed)
+            }
+            None => {
+                tracing::info!(code = %error.code, "sync failed, but newer events arrived; trying again with them");
+                Ok(Outcome::Retried)
+            }
+        }
     }
 
     /// `base × 2^attempts`, capped, times a random factor in [0.5, 1.5) so

@@ -295,7 +295,7 @@ callsync::on_both_backends! {
         // An error-log entry of acme's, by number, is not globex's to see or retry.
         let item = app.store.claim("w", Timestamp::now(), std::time::Duration::from_secs(30), 10).await.unwrap().remove(0);
         let failure = callsync::store::NewError { step: "s".into(), code: "C".into(), message: "m".into(), remedy: "r".into() };
-        let id = app.store.fail(&item, &Default::default(), &failure, Timestamp::now()).await.unwrap();
+        let id = app.store.fail(&item, &Default::default(), &failure, Timestamp::now()).await.unwrap().unwrap();
         let retry = app.http.post(format!("{}/v1/errors/{id}/retry", app.url)).bearer_auth(&globex_key).send().await.unwrap();
         assert_eq!(retry.status(), 404);
         let errors: Value = get("/v1/errors", &globex_key).await.unwrap().json().await.unwrap();

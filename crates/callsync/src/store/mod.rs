@@ -566,7 +566,9 @@ impl Store {
 
     /// Puts a work item back for a later attempt, with a history line. A
     /// failure counts towards the attempts before the error log; a deferral
-    /// (waiting for time to pass, or for API budget) does not.
+    /// (waiting for time to pass, or for API budget) does not. If events
+    /// arrived during the attempt, the newer generation they made due keeps
+    /// its time and its fresh count: the delay was for the older state.
     pub async fn retry_later(
         &self,
         item: &WorkItem,
@@ -577,7 +579,9 @@ impl Store {
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE sync_work SET not_before = $3, attempts = attempts + $4,
+            "UPDATE sync_work SET
+                not_before = CASE WHEN generation = $5 THEN $3 ELSE not_before END,
+                attempts = CASE WHEN generation = $5 THEN attempts + $4 ELSE attempts END,
                 lease_owner = NULL, lease_until = NULL
              WHERE org_id = $1 AND call_id = $2",
         )
@@ -585,6 +589,7 @@ impl Store {
         .bind(&item.call_id)
         .bind(millis(not_before))
         .bind(i64::from(counts_as_attempt))
+        .bind(item.generation)
         .execute(&mut *tx)
         .await?;
         insert_history(&mut tx, item, history, &None, now).await?;
@@ -593,16 +598,22 @@ impl Store {
     }
 
     /// Parks a work item after a failure no automatic retry can fix, and
-    /// writes the error-log entry an admin acts on (R9).
+    /// writes the error-log entry an admin acts on (R9). Returns the entry's
+    /// id.
+    ///
+    /// If events arrived during the failed attempt, the call is not parked
+    /// and nothing is logged: the newer generation runs next, with them (a
+    /// memo may be what the failed attempt lacked), and logs its own failure
+    /// if it fails too. Returns `None` then.
     pub async fn fail(
         &self,
         item: &WorkItem,
         summary: &CallSummary,
         error: &NewError,
         now: Timestamp,
-    ) -> anyhow::Result<i64> {
+    ) -> anyhow::Result<Option<i64>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let parked = sqlx::query(
             "UPDATE sync_work SET parked = 1, lease_owner = NULL, lease_until = NULL
              WHERE org_id = $1 AND call_id = $2 AND generation = $3",
         )
@@ -610,7 +621,29 @@ impl Store {
         .bind(&item.call_id)
         .bind(item.generation)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if parked == 0 {
+            sqlx::query(
+                "UPDATE sync_work SET lease_owner = NULL, lease_until = NULL
+                 WHERE org_id = $1 AND call_id = $2",
+            )
+            .bind(&item.org_id)
+            .bind(&item.call_id)
+            .execute(&mut *tx)
+            .await?;
+            let history = HistoryLine {
+                action: error.step.clone(),
+                outcome: "retry".into(),
+                detail: Some(format!(
+                    "{}: {} (newer events arrived; trying again with them)",
+                    error.code, error.message
+                )),
+            };
+            insert_history(&mut tx, item, &history, &None, now).await?;
+            tx.commit().await?;
+            return Ok(None);
+        }
         sqlx::query(
             "UPDATE calls SET sync_state = 'failed', updated_at = $3,
                 user_id = $4, kind = $5, customer_number = $6
@@ -645,7 +678,7 @@ impl Store {
         };
         insert_history(&mut tx, item, &history, &None, now).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// Writes an error-log entry that does not stop the sync (a note, such

@@ -122,7 +122,7 @@ on_both_backends! {
             message: "Subject must not be empty".into(),
             remedy: "a validation rule in Salesforce rejected the Task".into(),
         };
-        let id = store.fail(&item, &CallSummary::default(), &error, at(2)).await.unwrap();
+        let id = store.fail(&item, &CallSummary::default(), &error, at(2)).await.unwrap().unwrap();
         assert!(store.claim("w1", at(100), Duration::from_secs(30), 10).await.unwrap().is_empty());
         assert_eq!(store.call("acme", "c1").await.unwrap().unwrap().sync_state, SyncState::Failed);
         let open = store.errors("acme", true, 10).await.unwrap();
@@ -184,4 +184,45 @@ async fn an_unknown_database_scheme_is_refused_with_a_clear_message() {
             .contains("unsupported database URL scheme"),
         "{error}"
     );
+}
+
+on_both_backends! {
+    /// A failure of an attempt that newer events overtook parks nothing and
+    /// logs nothing: the newer generation runs at once, with them.
+    async fn a_failure_overtaken_by_newer_events_lets_them_run_r9(db: &TestDatabase) {
+        let store = store_with_org(db).await;
+        store.ingest("acme", &[event("e1", "c1", 1)], at(1)).await.unwrap();
+        let item = store.claim("w1", at(1), Duration::from_secs(30), 10).await.unwrap().remove(0);
+        store.ingest("acme", &[event("e2", "c1", 2)], at(2)).await.unwrap();
+        let error = NewError {
+            step: "create_task".into(),
+            code: "FIELD_CUSTOM_VALIDATION_EXCEPTION".into(),
+            message: "Subject must not be empty".into(),
+            remedy: "a validation rule in Salesforce rejected the Task".into(),
+        };
+        assert_eq!(store.fail(&item, &CallSummary::default(), &error, at(3)).await.unwrap(), None);
+        assert!(store.errors("acme", true, 10).await.unwrap().is_empty());
+        assert_ne!(store.call("acme", "c1").await.unwrap().unwrap().sync_state, SyncState::Failed);
+        let again = store.claim("w2", at(3), Duration::from_secs(30), 10).await.unwrap();
+        assert_eq!(again.len(), 1, "the lease is released at once, not when it runs out");
+        assert!(again[0].generation > item.generation);
+        let history = store.history("acme", "c1").await.unwrap();
+        assert_eq!(history.last().unwrap().outcome, "retry");
+    }
+}
+
+on_both_backends! {
+    /// A backoff is for the state that failed: events that arrived during
+    /// the attempt are not postponed by it, nor charged its attempt.
+    async fn a_backoff_does_not_postpone_newer_events(db: &TestDatabase) {
+        let store = store_with_org(db).await;
+        store.ingest("acme", &[event("e1", "c1", 1)], at(1)).await.unwrap();
+        let item = store.claim("w1", at(1), Duration::from_secs(30), 10).await.unwrap().remove(0);
+        store.ingest("acme", &[event("e2", "c1", 2)], at(2)).await.unwrap();
+        let line = HistoryLine { action: "create_task".into(), outcome: "retry".into(), detail: Some("UNABLE_TO_LOCK_ROW".into()) };
+        store.retry_later(&item, at(100), true, &line, at(3)).await.unwrap();
+        let again = store.claim("w1", at(3), Duration::from_secs(30), 10).await.unwrap();
+        assert_eq!(again.len(), 1, "the newer events are due now, not after the backoff");
+        assert_eq!(again[0].attempts, 0);
+    }
 }
