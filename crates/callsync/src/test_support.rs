@@ -50,13 +50,8 @@ impl SandboxOrg {
             )
             .expect("a valid Contact")
             .to_string();
-        let credentials = sandbox.credentials();
-        let connection = serde_json::json!({
-            "login_url": sandbox.url(),
-            "consumer_key": credentials.client_id,
-            "private_key_pem": credentials.private_key_pem,
-            "default_username": credentials.username,
-        });
+        let stored = crate::crm::SalesforceConnection::of_sandbox(&sandbox).to_stored_json();
+        let connection = serde_json::from_str(&stored).expect("stored connections are JSON");
         SandboxOrg {
             sandbox,
             connection,

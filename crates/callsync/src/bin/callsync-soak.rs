@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use callsync::api::{key_hash, new_key, new_signing_secret};
+use callsync::crm::SalesforceConnection;
 use callsync::ingest::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use callsync::store::{NewOrg, Store, UserRow};
 use callsync_core::settings::{Settings, Timing};
@@ -225,13 +226,6 @@ async fn create_org(
     id: &str,
     timing: Timing,
 ) -> anyhow::Result<SoakOrg> {
-    let credentials = sandbox.credentials();
-    let connection = json!({
-        "login_url": sandbox.url(),
-        "consumer_key": credentials.client_id,
-        "private_key_pem": credentials.private_key_pem,
-        "default_username": credentials.username,
-    });
     let settings = Settings {
         timing,
         ..Settings::default()
@@ -245,7 +239,7 @@ async fn create_org(
                 name: format!("Soak ({id})"),
                 signing_secret: secret.clone(),
                 settings_json: serde_json::to_string(&settings)?,
-                salesforce_json: Some(connection.to_string()),
+                salesforce_json: Some(SalesforceConnection::of_sandbox(sandbox).to_stored_json()),
             },
             now,
         )

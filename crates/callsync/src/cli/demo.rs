@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, key_hash, new_key, new_signing_secret};
 use crate::config::WorkerConfig;
+use crate::crm::SalesforceConnection;
 use crate::ingest::signature::sign;
 use crate::store::{CallFilter, NewOrg, Store, SyncState, UserRow};
 use crate::worker::Worker;
@@ -182,13 +183,6 @@ async fn create_org(
     id: &str,
     timing: Timing,
 ) -> anyhow::Result<DemoOrg> {
-    let credentials = sandbox.credentials();
-    let connection = json!({
-        "login_url": sandbox.url(),
-        "consumer_key": credentials.client_id,
-        "private_key_pem": credentials.private_key_pem,
-        "default_username": credentials.username,
-    });
     let settings = Settings {
         timing,
         ..Settings::default()
@@ -202,7 +196,7 @@ async fn create_org(
                 name: format!("Acme ({id})"),
                 signing_secret: secret.clone(),
                 settings_json: serde_json::to_string(&settings)?,
-                salesforce_json: Some(connection.to_string()),
+                salesforce_json: Some(SalesforceConnection::of_sandbox(sandbox).to_stored_json()),
             },
             now,
         )

@@ -91,6 +91,20 @@ impl SalesforceConnection {
         Ok(connection)
     }
 
+    /// The connection to a local sf-sandbox as its admin user, through the connected app
+    /// the sandbox registers (the demo, the soak and the tests).
+    pub fn of_sandbox(sandbox: &sf_sandbox::Sandbox) -> SalesforceConnection {
+        let credentials = sandbox.credentials();
+        SalesforceConnection {
+            login_url: sandbox.url(),
+            consumer_key: credentials.client_id.clone(),
+            private_key_pem: SecretString::from(credentials.private_key_pem.clone()),
+            default_username: credentials.username.clone(),
+            api_version: None,
+            extra_root_certificate_pem: None,
+        }
+    }
+
     /// The JSON to store in `orgs.salesforce`, key included. Only for the store.
     pub fn to_stored_json(&self) -> String {
         let stored = StoredConnection {

@@ -159,19 +159,15 @@ async fn fetch_record(
                 id
             )?,
         ),
-        RecordObject::Account | RecordObject::PersonAccount if person_accounts => (
-            "Account",
-            soql!(
-                "SELECT {} FROM Account WHERE Id = {} LIMIT 1",
-                FieldNames(PERSON_ACCOUNT_FIELDS),
-                id
-            )?,
-        ),
         RecordObject::Account | RecordObject::PersonAccount => (
             "Account",
             soql!(
                 "SELECT {} FROM Account WHERE Id = {} LIMIT 1",
-                FieldNames(ACCOUNT_FIELDS),
+                FieldNames(if person_accounts {
+                    PERSON_ACCOUNT_FIELDS
+                } else {
+                    ACCOUNT_FIELDS
+                }),
                 id
             )?,
         ),

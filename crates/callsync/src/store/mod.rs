@@ -552,14 +552,7 @@ impl Store {
         .await?
         .rows_affected();
         if deleted == 0 {
-            sqlx::query(
-                "UPDATE sync_work SET lease_owner = NULL, lease_until = NULL
-                 WHERE org_id = $1 AND call_id = $2",
-            )
-            .bind(&item.org_id)
-            .bind(&item.call_id)
-            .execute(&mut **tx)
-            .await?;
+            release_lease_in(tx, item).await?;
         }
         Ok(())
     }
@@ -624,14 +617,7 @@ impl Store {
         .await?
         .rows_affected();
         if parked == 0 {
-            sqlx::query(
-                "UPDATE sync_work SET lease_owner = NULL, lease_until = NULL
-                 WHERE org_id = $1 AND call_id = $2",
-            )
-            .bind(&item.org_id)
-            .bind(&item.call_id)
-            .execute(&mut *tx)
-            .await?;
+            release_lease_in(&mut tx, item).await?;
             let history = HistoryLine {
                 action: error.step.clone(),
                 outcome: "retry".into(),
@@ -835,6 +821,23 @@ impl Store {
 
 const CALL_COLUMNS: &str = "org_id, call_id, user_id, kind, customer_number, first_event_at, \
      updated_at, sync_state, task_id, written, linked, create_attempted_at";
+
+/// Releases the lease on a call's work row, whatever its generation: a newer
+/// one (events that arrived during the attempt) is then claimed next.
+async fn release_lease_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    item: &WorkItem,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE sync_work SET lease_owner = NULL, lease_until = NULL
+         WHERE org_id = $1 AND call_id = $2",
+    )
+    .bind(&item.org_id)
+    .bind(&item.call_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 async fn insert_history(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

@@ -212,9 +212,10 @@ on_both_backends! {
 }
 
 on_both_backends! {
-    /// A backoff is for the state that failed: events that arrived during
-    /// the attempt are not postponed by it, nor charged its attempt.
-    async fn a_backoff_does_not_postpone_newer_events(db: &TestDatabase) {
+    /// R6: a backoff (for UNABLE_TO_LOCK_ROW and the like) is for the state
+    /// that failed: events that arrived during the attempt are not postponed
+    /// by it, nor charged its attempt.
+    async fn r6_a_backoff_does_not_postpone_newer_events(db: &TestDatabase) {
         let store = store_with_org(db).await;
         store.ingest("acme", &[event("e1", "c1", 1)], at(1)).await.unwrap();
         let item = store.claim("w1", at(1), Duration::from_secs(30), 10).await.unwrap().remove(0);

@@ -174,8 +174,9 @@ on_both_backends! {
     /// `run` keeps `batch` calls in flight and claims the next one as each
     /// finishes: a call stuck on a slow Salesforce request holds up its own
     /// sync only. In rounds, c3 and c4 would have waited for c1's create.
-    /// On shutdown the call in flight is finished, not abandoned.
-    async fn a_slow_call_holds_up_only_itself_and_shutdown_finishes_it(db: &TestDatabase) {
+    /// On shutdown the call in flight is finished, not abandoned (R9: nothing
+    /// is dropped).
+    async fn r9_a_slow_call_holds_up_only_itself_and_shutdown_finishes_it(db: &TestDatabase) {
         let config = WorkerConfig { batch: 2, per_org_concurrency: 2, poll_interval_ms: 20, ..WorkerConfig::default() };
         let (sandbox, store, worker) = world_with(db, &Settings::default(), config).await;
         // The first Task create, whichever call sends it, takes six seconds.
