@@ -55,9 +55,14 @@ pub struct WorkerConfig {
     pub lease_seconds: u64,
     /// How long an idle worker sleeps before looking again.
     pub poll_interval_ms: u64,
-    /// Transient failures retried before the call goes to the error log.
-    pub max_attempts: i64,
-    /// First retry delay; doubles each attempt, with jitter, up to the max.
+    /// Transient failures of one organisation in a row that pause its queue (R16): its
+    /// calls wait, then one call probes whether Salesforce answers again.
+    pub breaker_failures: u32,
+    /// The first pause of a paused organisation; it doubles on each failed probe, up to
+    /// `backoff_max_ms`.
+    pub breaker_pause_ms: u64,
+    /// First retry delay; doubles each attempt, with jitter, up to the max. Transient
+    /// failures are retried without limit: they never put a call in the error log (R16).
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
     /// Timeout of each Salesforce request.
@@ -88,7 +93,8 @@ impl Default for WorkerConfig {
             per_org_concurrency: 4,
             lease_seconds: 60,
             poll_interval_ms: 200,
-            max_attempts: 8,
+            breaker_failures: 5,
+            breaker_pause_ms: 5_000,
             backoff_base_ms: 500,
             backoff_max_ms: 60_000,
             salesforce_timeout_seconds: 30,
@@ -154,9 +160,12 @@ per_org_concurrency = {per_org}
 # A crashed instance's claimed work is taken over after this many seconds.
 lease_seconds = {lease}
 poll_interval_ms = {poll}
-# Transient Salesforce errors are retried this often, with exponential
-# backoff and jitter, before the call lands in the error log.
-max_attempts = {attempts}
+# Transient Salesforce errors (an outage, a lock, a reached daily limit) make
+# calls wait and retry with exponential backoff and jitter, never fail (R16).
+# After this many in a row, an organisation's queue pauses and one call
+# probes Salesforce before the rest follow.
+breaker_failures = {breaker_failures}
+breaker_pause_ms = {breaker_pause}
 backoff_base_ms = {base}
 backoff_max_ms = {max}
 salesforce_timeout_seconds = {timeout}
@@ -175,7 +184,8 @@ api_budget_share = {budget}
             per_org = defaults.worker.per_org_concurrency,
             lease = defaults.worker.lease_seconds,
             poll = defaults.worker.poll_interval_ms,
-            attempts = defaults.worker.max_attempts,
+            breaker_failures = defaults.worker.breaker_failures,
+            breaker_pause = defaults.worker.breaker_pause_ms,
             base = defaults.worker.backoff_base_ms,
             max = defaults.worker.backoff_max_ms,
             timeout = defaults.worker.salesforce_timeout_seconds,

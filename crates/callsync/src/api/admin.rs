@@ -13,7 +13,10 @@ use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, ErrorBody, Problem};
 use super::extract::{Json as JsonBody, Query};
-use crate::store::{CallFilter, CallRow, ContactRow, ErrorRow, HistoryRow, SyncState, UserRow};
+use crate::store::{
+    CallFilter, CallRow, ContactRow, ErrorRow, HistoryRow, OrgHealth, SyncState, UserRow,
+    WaitingCount,
+};
 
 const MAX_LIMIT: i64 = 1000;
 
@@ -78,6 +81,9 @@ pub(super) struct CallView {
     first_event_at: Timestamp,
     updated_at: Timestamp,
     sync_state: SyncState,
+    /// Why the call waits, while it does (R16): `salesforce_unavailable`, `daily_limit`,
+    /// `api_budget`, `opening_event` or `create_settling`.
+    wait_reason: Option<String>,
     task_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     linked: Option<Value>,
@@ -93,6 +99,7 @@ impl From<CallRow> for CallView {
             first_event_at: row.first_event_at,
             updated_at: row.updated_at,
             sync_state: row.sync_state,
+            wait_reason: row.wait_reason,
             task_id: row.task_id,
             linked: row
                 .linked_json
@@ -457,6 +464,10 @@ pub(super) struct OrgView {
     name: String,
     created_at: Timestamp,
     salesforce_connected: bool,
+    /// Work not yet done, by why it waits (R16): `due`, a wait reason, or `failed`.
+    queue: Vec<WaitingCount>,
+    /// Set while the organisation's Salesforce keeps failing and its queue is paused.
+    salesforce_health: Option<OrgHealth>,
 }
 
 #[utoipa::path(
@@ -480,10 +491,17 @@ pub(super) async fn get_org(
         .org(&caller.org_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("organisation".into()))?;
+    let queue = state
+        .store
+        .waiting(Some(&caller.org_id), Timestamp::now())
+        .await?;
+    let salesforce_health = state.store.org_health(&caller.org_id).await?;
     Ok(Json(OrgView {
         id: org.id,
         name: org.name,
         created_at: org.created_at,
         salesforce_connected: org.salesforce_json.is_some(),
+        queue,
+        salesforce_health,
     }))
 }

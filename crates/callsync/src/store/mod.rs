@@ -18,6 +18,7 @@
 //! - A claimed row carries a lease; when the lease expires (a crashed
 //!   worker) another worker claims it again.
 
+mod outbox;
 mod rows;
 
 use std::str::FromStr;
@@ -28,6 +29,7 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
+pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
 pub use rows::*;
 
 /// Which database the store talks to, from the URL's scheme.
@@ -333,109 +335,7 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Enqueues (or re-arms) the sync work of a call: due now, a new
-    /// generation, not parked, attempts counted afresh.
-    async fn enqueue_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        org_id: &str,
-        call_id: &str,
-        now: Timestamp,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO sync_work (org_id, call_id, generation, not_before, attempts, parked)
-             VALUES ($1, $2, 1, $3, 0, 0)
-             ON CONFLICT (org_id, call_id) DO UPDATE SET
-                generation = sync_work.generation + 1,
-                not_before = excluded.not_before,
-                attempts = 0,
-                parked = 0",
-        )
-        .bind(org_id)
-        .bind(call_id)
-        .bind(millis(now))
-        .execute(&mut **tx)
-        .await
-        .context("cannot enqueue sync work")?;
-        Ok(())
-    }
-
-    /// Re-arms the sync of one call by hand (a retry from the error log).
-    /// Returns false when the call does not exist.
-    pub async fn enqueue(
-        &self,
-        org_id: &str,
-        call_id: &str,
-        now: Timestamp,
-    ) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let touched = sqlx::query(
-            "UPDATE calls SET sync_state = 'pending', updated_at = $3
-             WHERE org_id = $1 AND call_id = $2",
-        )
-        .bind(org_id)
-        .bind(call_id)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if touched == 0 {
-            return Ok(false);
-        }
-        self.enqueue_in(&mut tx, org_id, call_id, now).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    // ----- the worker's side of the outbox ---------------------------------
-
-    /// Claims up to `limit` due work items for `owner` until `now + lease`.
-    /// Items whose lease expired (their worker died) are due again.
-    pub async fn claim(
-        &self,
-        owner: &str,
-        now: Timestamp,
-        lease: Duration,
-        limit: i64,
-    ) -> anyhow::Result<Vec<WorkItem>> {
-        // PostgreSQL lets concurrent workers skip each other's rows instead of
-        // queueing behind them; SQLite has a single writer, so the plain
-        // sub-select is already exclusive there.
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE sync_work SET lease_owner = $1, lease_until = $2
-             WHERE (org_id, call_id) IN (
-                SELECT org_id, call_id FROM sync_work
-                WHERE parked = 0 AND not_before <= $3
-                  AND (lease_until IS NULL OR lease_until < $3)
-                ORDER BY not_before
-                LIMIT $4 {lock})
-             RETURNING org_id, call_id, generation, attempts"
-        );
-        let until = now
-            .checked_add(jiff::SignedDuration::try_from(lease)?)
-            .context("lease ends out of range")?;
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(millis(until))
-            .bind(millis(now))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .context("cannot claim sync work")?;
-        rows.iter().map(WorkItem::from_row).collect()
-    }
-
-    /// The number of work items not yet done, parked ones excluded.
-    pub async fn queue_depth(&self) -> anyhow::Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM sync_work WHERE parked = 0")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
-    }
+    // ----- reading a call's events and row -------------------------------
 
     /// Every stored event body of a call, oldest first.
     pub async fn call_events(
@@ -444,7 +344,7 @@ impl Store {
         call_id: &str,
     ) -> anyhow::Result<Vec<StoredEvent>> {
         let rows = sqlx::query(
-            "SELECT event_id, occurred_at, received_at, body FROM events
+            "SELECT event_id, occurred_at, received_at, body, quarantined FROM events
              WHERE org_id = $1 AND call_id = $2 ORDER BY occurred_at, event_id",
         )
         .bind(org_id)
@@ -463,208 +363,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| CallRow::from_row(&r)).transpose()
-    }
-
-    /// Notes, before a create is sent, that one may reach Salesforce: if its
-    /// outcome is then unknown, the next attempt looks for the Task first.
-    pub async fn mark_create_attempted(
-        &self,
-        item: &WorkItem,
-        now: Timestamp,
-    ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE calls SET create_attempted_at = $3 WHERE org_id = $1 AND call_id = $2")
-            .bind(&item.org_id)
-            .bind(&item.call_id)
-            .bind(millis(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records what a sync step did, in one transaction: the call's summary
-    /// and sync state, its contact entry, a history line, and the end of the
-    /// work item — deleted if no event arrived meanwhile, else released so
-    /// the newer generation runs next.
-    pub async fn finish(
-        &self,
-        item: &WorkItem,
-        done: &Finished,
-        now: Timestamp,
-    ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE calls SET user_id = $3, kind = $4, customer_number = $5, updated_at = $6,
-                sync_state = $7, task_id = $8, written = $9, linked = $10,
-                create_attempted_at = CASE WHEN $8 IS NULL THEN create_attempted_at ELSE NULL END
-             WHERE org_id = $1 AND call_id = $2",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(&done.summary.user_id)
-        .bind(&done.summary.kind)
-        .bind(&done.summary.customer_number)
-        .bind(millis(now))
-        .bind(done.sync_state.as_str())
-        .bind(&done.task_id)
-        .bind(&done.written_json)
-        .bind(&done.linked_json)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(contact) = &done.contact {
-            sqlx::query(
-                "INSERT INTO contacts (org_id, number, object, record_id, company, person, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (org_id, number) DO UPDATE SET
-                    object = excluded.object, record_id = excluded.record_id,
-                    company = excluded.company, person = excluded.person,
-                    updated_at = excluded.updated_at",
-            )
-            .bind(&item.org_id)
-            .bind(&contact.number)
-            .bind(&contact.object)
-            .bind(&contact.record_id)
-            .bind(&contact.company)
-            .bind(&contact.person)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(history) = &done.history {
-            insert_history(&mut tx, item, history, &done.task_id, now).await?;
-        }
-        self.end_work_in(&mut tx, item).await?;
-        tx.commit().await.context("cannot record sync result")?;
-        Ok(())
-    }
-
-    async fn end_work_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        item: &WorkItem,
-    ) -> anyhow::Result<()> {
-        let deleted = sqlx::query(
-            "DELETE FROM sync_work WHERE org_id = $1 AND call_id = $2 AND generation = $3",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(item.generation)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if deleted == 0 {
-            release_lease_in(tx, item).await?;
-        }
-        Ok(())
-    }
-
-    /// Puts a work item back for a later attempt, with a history line. A
-    /// failure counts towards the attempts before the error log; a deferral
-    /// (waiting for time to pass, or for API budget) does not. If events
-    /// arrived during the attempt, the newer generation they made due keeps
-    /// its time and its fresh count: the delay was for the older state.
-    pub async fn retry_later(
-        &self,
-        item: &WorkItem,
-        not_before: Timestamp,
-        counts_as_attempt: bool,
-        history: &HistoryLine,
-        now: Timestamp,
-    ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE sync_work SET
-                not_before = CASE WHEN generation = $5 THEN $3 ELSE not_before END,
-                attempts = CASE WHEN generation = $5 THEN attempts + $4 ELSE attempts END,
-                lease_owner = NULL, lease_until = NULL
-             WHERE org_id = $1 AND call_id = $2",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(millis(not_before))
-        .bind(i64::from(counts_as_attempt))
-        .bind(item.generation)
-        .execute(&mut *tx)
-        .await?;
-        insert_history(&mut tx, item, history, &None, now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Parks a work item after a failure no automatic retry can fix, and
-    /// writes the error-log entry an admin acts on (R9). Returns the entry's
-    /// id.
-    ///
-    /// If events arrived during the failed attempt, the call is not parked
-    /// and nothing is logged: the newer generation runs next, with them (a
-    /// memo may be what the failed attempt lacked), and logs its own failure
-    /// if it fails too. Returns `None` then.
-    pub async fn fail(
-        &self,
-        item: &WorkItem,
-        summary: &CallSummary,
-        error: &NewError,
-        now: Timestamp,
-    ) -> anyhow::Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
-        let parked = sqlx::query(
-            "UPDATE sync_work SET parked = 1, lease_owner = NULL, lease_until = NULL
-             WHERE org_id = $1 AND call_id = $2 AND generation = $3",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(item.generation)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if parked == 0 {
-            release_lease_in(&mut tx, item).await?;
-            let history = HistoryLine {
-                action: error.step.clone(),
-                outcome: "retry".into(),
-                detail: Some(format!(
-                    "{}: {} (newer events arrived; trying again with them)",
-                    error.code, error.message
-                )),
-            };
-            insert_history(&mut tx, item, &history, &None, now).await?;
-            tx.commit().await?;
-            return Ok(None);
-        }
-        sqlx::query(
-            "UPDATE calls SET sync_state = 'failed', updated_at = $3,
-                user_id = $4, kind = $5, customer_number = $6
-             WHERE org_id = $1 AND call_id = $2",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(millis(now))
-        .bind(&summary.user_id)
-        .bind(&summary.kind)
-        .bind(&summary.customer_number)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "INSERT INTO error_log (org_id, call_id, step, code, message, remedy, occurred_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(&error.step)
-        .bind(&error.code)
-        .bind(&error.message)
-        .bind(&error.remedy)
-        .bind(millis(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: i64 = row.try_get("id")?;
-        let history = HistoryLine {
-            action: error.step.clone(),
-            outcome: "failed".into(),
-            detail: Some(format!("{}: {}", error.code, error.message)),
-        };
-        insert_history(&mut tx, item, &history, &None, now).await?;
-        tx.commit().await?;
-        Ok(Some(id))
     }
 
     /// Writes an error-log entry that does not stop the sync (a note, such
@@ -820,26 +518,10 @@ impl Store {
 }
 
 const CALL_COLUMNS: &str = "org_id, call_id, user_id, kind, customer_number, first_event_at, \
-     updated_at, sync_state, task_id, written, linked, create_attempted_at";
+     updated_at, sync_state, task_id, written, linked, create_attempted_at, create_in_flight, \
+     wait_reason";
 
-/// Releases the lease on a call's work row, whatever its generation: a newer
-/// one (events that arrived during the attempt) is then claimed next.
-async fn release_lease_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    item: &WorkItem,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE sync_work SET lease_owner = NULL, lease_until = NULL
-         WHERE org_id = $1 AND call_id = $2",
-    )
-    .bind(&item.org_id)
-    .bind(&item.call_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn insert_history(
+pub(super) async fn insert_history(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     item: &WorkItem,
     line: &HistoryLine,

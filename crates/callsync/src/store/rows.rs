@@ -82,6 +82,8 @@ pub struct StoredEvent {
     pub occurred_at: Timestamp,
     pub received_at: Timestamp,
     pub body_json: String,
+    /// Why the event was set aside, when it no longer parses (it is kept and shown).
+    pub quarantined: Option<String>,
 }
 
 impl StoredEvent {
@@ -91,6 +93,7 @@ impl StoredEvent {
             occurred_at: timestamp(r.try_get("occurred_at")?),
             received_at: timestamp(r.try_get("received_at")?),
             body_json: r.try_get("body")?,
+            quarantined: r.try_get("quarantined")?,
         })
     }
 }
@@ -102,7 +105,7 @@ pub struct IngestOutcome {
     pub duplicates: u64,
 }
 
-/// A claimed unit of sync work: one call, at one generation.
+/// A claimed unit of sync work: one call, at one generation, under one lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkItem {
     pub org_id: String,
@@ -110,18 +113,70 @@ pub struct WorkItem {
     /// Bumped by every event for the call; finishing deletes the item only
     /// if no newer generation arrived while it ran.
     pub generation: i64,
-    /// Failed attempts so far, for backoff.
+    /// Transient failures so far, for backoff only (R16: they never park a call).
     pub attempts: i64,
+    /// Who holds the lease, and the token of this claim: every write of the step is
+    /// refused once either no longer matches (store/outbox.rs).
+    pub lease_owner: String,
+    pub lease_token: i64,
+    /// When the call's current work first became due, for "oldest waiting".
+    pub queued_at: Timestamp,
 }
 
 impl WorkItem {
     pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<WorkItem> {
+        let not_before: i64 = r.try_get("not_before")?;
         Ok(WorkItem {
             org_id: r.try_get("org_id")?,
             call_id: r.try_get("call_id")?,
             generation: r.try_get("generation")?,
             attempts: r.try_get("attempts")?,
+            lease_owner: r.try_get("lease_owner")?,
+            lease_token: r.try_get("lease_token")?,
+            queued_at: timestamp(
+                r.try_get::<Option<i64>, _>("queued_at")?
+                    .unwrap_or(not_before),
+            ),
         })
+    }
+}
+
+/// Why a call waits instead of syncing now (R16). Waiting never needs a person: the call
+/// syncs by itself once the reason is gone.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::AsRefStr,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum WaitReason {
+    /// Salesforce answered with a transient failure (5xx, timeout, lock, lost answer,
+    /// connection refused), or its circuit breaker is open: retried with backoff.
+    SalesforceUnavailable,
+    /// The organisation's daily API allowance is used up: retried when it frees.
+    DailyLimit,
+    /// callsync's share of the daily allowance is used up (the API budget).
+    ApiBudget,
+    /// An ended call waits a while for its opening event (R10).
+    OpeningEvent,
+    /// An earlier create may still be on its way to Salesforce (its worker died or lost
+    /// its lease mid-request): looking for its Task waits until it has landed or failed.
+    CreateSettling,
+}
+
+impl WaitReason {
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -217,6 +272,10 @@ pub struct CallRow {
     pub written_json: Option<String>,
     pub linked_json: Option<String>,
     pub create_attempted_at: Option<Timestamp>,
+    /// A create was sent and its step never recorded how it ended (store/outbox.rs).
+    pub create_in_flight: bool,
+    /// Why the call waits, while it does (R16).
+    pub wait_reason: Option<String>,
 }
 
 impl CallRow {
@@ -240,6 +299,8 @@ impl CallRow {
             create_attempted_at: r
                 .try_get::<Option<i64>, _>("create_attempted_at")?
                 .map(timestamp),
+            create_in_flight: r.try_get::<i64, _>("create_in_flight")? != 0,
+            wait_reason: r.try_get("wait_reason")?,
         })
     }
 }
@@ -352,5 +413,36 @@ impl CallFilter {
             sync_state: None,
             limit: 100,
         }
+    }
+}
+
+/// The state of an organisation's Salesforce as the worker's breaker last saw it (R16),
+/// when it is not simply answering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrgHealth {
+    /// `open` (its queue is paused) or `probing` (one call tests it).
+    pub state: String,
+    /// Why: `salesforce_unavailable` or `daily_limit`.
+    pub reason: String,
+    /// The last failure, as Salesforce (or the way to it) reported it.
+    pub detail: Option<String>,
+    /// Since when.
+    pub since: Timestamp,
+    /// When the next probe may go.
+    pub next_probe: Option<Timestamp>,
+    /// Transient failures in a row.
+    pub failures: i64,
+}
+
+impl OrgHealth {
+    pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<OrgHealth> {
+        Ok(OrgHealth {
+            state: r.try_get("state")?,
+            reason: r.try_get("reason")?,
+            detail: r.try_get("detail")?,
+            since: timestamp(r.try_get("since")?),
+            next_probe: r.try_get::<Option<i64>, _>("next_probe")?.map(timestamp),
+            failures: r.try_get("failures")?,
+        })
     }
 }

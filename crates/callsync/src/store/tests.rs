@@ -143,7 +143,7 @@ on_both_backends! {
         store.ingest("acme", &[event("e1", "c1", 1)], at(1)).await.unwrap();
         let item = store.claim("w1", at(1), Duration::from_secs(30), 10).await.unwrap().remove(0);
         let line = HistoryLine { action: "create_task".into(), outcome: "retry".into(), detail: Some("UNABLE_TO_LOCK_ROW".into()) };
-        store.retry_later(&item, at(10), true, &line, at(2)).await.unwrap();
+        store.wait(&item, at(10), WaitReason::SalesforceUnavailable, true, &line, at(2)).await.unwrap();
         assert!(store.claim("w1", at(5), Duration::from_secs(30), 10).await.unwrap().is_empty());
         let again = store.claim("w1", at(10), Duration::from_secs(30), 10).await.unwrap();
         assert_eq!(again[0].attempts, 1);
@@ -221,9 +221,86 @@ on_both_backends! {
         let item = store.claim("w1", at(1), Duration::from_secs(30), 10).await.unwrap().remove(0);
         store.ingest("acme", &[event("e2", "c1", 2)], at(2)).await.unwrap();
         let line = HistoryLine { action: "create_task".into(), outcome: "retry".into(), detail: Some("UNABLE_TO_LOCK_ROW".into()) };
-        store.retry_later(&item, at(100), true, &line, at(3)).await.unwrap();
+        store.wait(&item, at(100), WaitReason::SalesforceUnavailable, true, &line, at(3)).await.unwrap();
         let again = store.claim("w1", at(3), Duration::from_secs(30), 10).await.unwrap();
         assert_eq!(again.len(), 1, "the newer events are due now, not after the backoff");
         assert_eq!(again[0].attempts, 0);
+    }
+}
+
+on_both_backends! {
+    /// Issue 12: a worker whose lease ran out and was claimed by another can no
+    /// longer write anything for the call — not a renewal, not the create mark,
+    /// not a result, a wait or a failure — while the new holder can.
+    async fn a_stale_lease_holder_writes_nothing(db: &TestDatabase) {
+        let store = store_with_org(db).await;
+        store.ingest("acme", &[event("e1", "c1", 1)], at(1)).await.unwrap();
+        let lease = Duration::from_secs(30);
+        let stale = store.claim("w1", at(1), lease, 10).await.unwrap().remove(0);
+        let current = store.claim("w2", at(40), lease, 10).await.unwrap().remove(0);
+        assert_ne!(stale.lease_token, current.lease_token);
+
+        let lost = |result: anyhow::Result<()>| matches!(result, Err(error) if is_lease_lost(&error));
+        assert!(lost(store.renew(&stale, at(41), lease).await.map(|_| ())));
+        assert!(lost(store.mark_create_attempted(&stale, at(41)).await));
+        assert!(lost(store.finish(&stale, &finished(SyncState::Synced, Some("00T000000000001AAA")), at(41)).await));
+        let line = HistoryLine { action: "create_task".into(), outcome: "wait".into(), detail: None };
+        assert!(lost(store.wait(&stale, at(99), WaitReason::SalesforceUnavailable, true, &line, at(41)).await));
+        let error = NewError { step: "create_task".into(), code: "X".into(), message: "m".into(), remedy: "r".into() };
+        assert!(lost(store.fail(&stale, &CallSummary::default(), &error, at(41)).await.map(|_| ())));
+        assert!(lost(store.release(&stale).await));
+
+        let row = store.call("acme", "c1").await.unwrap().unwrap();
+        assert_eq!((row.sync_state, row.create_attempted_at, row.task_id), (SyncState::Pending, None, None));
+        assert!(store.history("acme", "c1").await.unwrap().is_empty(), "the stale holder wrote no history");
+        assert!(store.errors("acme", false, 10).await.unwrap().is_empty());
+
+        store.renew(&current, at(41), lease).await.unwrap();
+        store.mark_create_attempted(&current, at(41)).await.unwrap();
+        store.finish(&current, &finished(SyncState::Synced, Some("00T000000000001AAA")), at(42)).await.unwrap();
+        assert_eq!(store.call("acme", "c1").await.unwrap().unwrap().sync_state, SyncState::Synced);
+        assert_eq!(store.queue_depth().await.unwrap(), 0);
+    }
+}
+
+on_both_backends! {
+    /// Issue 12: a renewed lease is not claimed by another worker, and the work of a
+    /// call whose row was finished and made again by a later event cannot be written
+    /// by a holder of the old row.
+    async fn a_renewed_lease_holds_and_a_remade_row_has_a_new_token(db: &TestDatabase) {
+        let store = store_with_org(db).await;
+        store.ingest("acme", &[event("e1", "c1", 1)], at(1)).await.unwrap();
+        let lease = Duration::from_secs(30);
+        let item = store.claim("w1", at(1), lease, 10).await.unwrap().remove(0);
+        store.renew(&item, at(25), lease).await.unwrap();
+        assert!(store.claim("w2", at(40), lease, 10).await.unwrap().is_empty(), "renewed until 55");
+        let copy = item.clone();
+        store.finish(&item, &finished(SyncState::Synced, Some("00T000000000001AAA")), at(41)).await.unwrap();
+        store.ingest("acme", &[event("e2", "c1", 50)], at(50)).await.unwrap();
+        let next = store.claim("w1", at(50), lease, 10).await.unwrap().remove(0);
+        assert_ne!(next.lease_token, copy.lease_token);
+        let line = HistoryLine { action: "x".into(), outcome: "wait".into(), detail: None };
+        let stale = store.wait(&copy, at(99), WaitReason::SalesforceUnavailable, true, &line, at(51)).await;
+        assert!(matches!(stale, Err(error) if is_lease_lost(&error)));
+    }
+}
+
+on_both_backends! {
+    /// R16: waiting calls are shown by why they wait, with the oldest one's age, and a
+    /// wait is not a failure.
+    async fn r16_waiting_work_is_counted_by_reason(db: &TestDatabase) {
+        let store = store_with_org(db).await;
+        store.ingest("acme", &[event("e1", "c1", 1), event("e2", "c2", 2)], at(2)).await.unwrap();
+        let items = store.claim("w1", at(3), Duration::from_secs(30), 10).await.unwrap();
+        let line = HistoryLine { action: "create_task".into(), outcome: "wait".into(), detail: Some("503".into()) };
+        for item in &items {
+            store.wait(item, at(100), WaitReason::DailyLimit, true, &line, at(4)).await.unwrap();
+        }
+        let waiting = store.waiting(Some("acme"), at(5)).await.unwrap();
+        assert_eq!(waiting, vec![WaitingCount { reason: "daily_limit".into(), calls: 2, oldest_since: Some(at(2)) }]);
+        let row = store.call("acme", "c1").await.unwrap().unwrap();
+        assert_eq!((row.sync_state, row.wait_reason.as_deref()), (SyncState::Waiting, Some("daily_limit")));
+        assert!(store.errors("acme", false, 10).await.unwrap().is_empty());
+        assert_eq!(store.waiting(Some("acme"), at(100)).await.unwrap()[0].reason, "due");
     }
 }

@@ -1,14 +1,18 @@
 //! Worker behaviour that needs a store and a Salesforce behind it, each test
 //! run on SQLite and on PostgreSQL against an in-process sf-sandbox.
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use sf_sandbox::{Fault, FaultFilter, FaultPlan, NewUser, Sandbox};
 
 use super::*;
 use crate::on_both_backends;
+use crate::store::SyncState;
 use crate::store::{NewEvent, NewOrg, UserRow};
 use crate::test_support::{SandboxOrg, TestDatabase};
+use callsync_core::settings::Settings;
 
 const AGENT: &str = "agent@acme.example";
 
@@ -221,5 +225,208 @@ on_both_backends! {
         assert_eq!(synced().await, calls, "shutdown finishes the call in flight");
         assert_eq!(store.queue_depth().await.unwrap(), 0);
         assert_eq!(sandbox.org().records("Task").len(), 4, "one Task per call");
+    }
+}
+
+/// Ingests a complete answered call (`dialing`, `answered`, `ended`) for each id.
+async fn ingest_answered_calls(store: &Store, calls: &[String]) {
+    for call in calls {
+        let events = [
+            call_event(call, "dialing", 0, json!({})),
+            call_event(call, "answered", 5, json!({})),
+            call_event(
+                call,
+                "ended",
+                35,
+                json!({"talk_seconds": 30, "outcome": "answered"}),
+            ),
+        ];
+        store
+            .ingest("acme", &events, Timestamp::now())
+            .await
+            .unwrap();
+    }
+}
+
+/// Waits until every call is synced, or fails after `limit` with what is still open.
+async fn wait_until_synced(store: &Store, calls: &[String], limit: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let mut open = Vec::new();
+        for call in calls {
+            let row = store.call("acme", call).await.unwrap().unwrap();
+            if row.sync_state != SyncState::Synced {
+                open.push((call.clone(), row.sync_state, row.wait_reason));
+            }
+        }
+        if open.is_empty() && store.queue_depth().await.unwrap() == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "not synced after {limit:?}: {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Tasks per `CallObject`, for every call that has any.
+fn tasks_per_call(sandbox: &Sandbox) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for task in sandbox.org().records("Task") {
+        if let Some(call) = task.get("CallObject").and_then(Value::as_str) {
+            *counts.entry(call.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn call_ids(prefix: &str, n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+on_both_backends! {
+    /// Issue 12, design decision 2: every Salesforce request takes longer than the whole
+    /// lease, and two instances share the queue. The running step renews its lease, so the
+    /// other instance never takes the call over mid-step: exactly one Task per call. (With
+    /// unfenced, unrenewed leases the second instance created a second Task.)
+    async fn r16_salesforce_slower_than_the_lease_still_writes_one_task_per_call(db: &TestDatabase) {
+        let config = WorkerConfig {
+            lease_seconds: 1,
+            poll_interval_ms: 20,
+            backoff_base_ms: 10,
+            backoff_max_ms: 200,
+            ..WorkerConfig::default()
+        };
+        let (sandbox, store, first) = world_with(db, &Settings::default(), config.clone()).await;
+        let second = Worker::new(store.clone(), config, None);
+        sandbox.faults().set_plan(FaultPlan { base_latency_millis: 1_300, ..FaultPlan::default() });
+        let calls = call_ids("slow", 6);
+        ingest_answered_calls(&store, &calls).await;
+
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let run = |worker: Worker| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(worker.run(async move { stopped.wait_for(|stop| *stop).await.ok(); }))
+        };
+        let running = [run(first), run(second)];
+        wait_until_synced(&store, &calls, Duration::from_secs(90)).await;
+        stop.send(true).unwrap();
+        for worker in running {
+            worker.await.unwrap();
+        }
+        let counts = tasks_per_call(&sandbox);
+        for call in &calls {
+            assert_eq!(counts.get(call), Some(&1), "one Task for {call}: {counts:?}");
+        }
+        assert!(store.errors("acme", false, 10).await.unwrap().is_empty());
+    }
+}
+
+on_both_backends! {
+    /// R16: Salesforce answers 503 to everything for far longer than the old retry budget
+    /// (eight attempts). No call enters the error log; the calls wait, visibly and by
+    /// reason, the organisation's queue pauses and probes; and once Salesforce is back,
+    /// every call has its one complete Task.
+    async fn r16_an_outage_parks_nothing_and_every_call_syncs_after_it(db: &TestDatabase) {
+        let config = WorkerConfig {
+            poll_interval_ms: 20,
+            backoff_base_ms: 10,
+            backoff_max_ms: 200,
+            breaker_failures: 3,
+            breaker_pause_ms: 100,
+            ..WorkerConfig::default()
+        };
+        let (sandbox, store, worker) = world_with(db, &Settings::default(), config).await;
+        sandbox.faults().set_plan(FaultPlan {
+            rules: vec![sf_sandbox::FaultRule { fault: Fault::ServiceUnavailable, rate: 1.0, filter: FaultFilter::default() }],
+            ..FaultPlan::default()
+        });
+        let calls = call_ids("down", 5);
+        ingest_answered_calls(&store, &calls).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let probe = worker.clone();
+        let running = tokio::spawn(worker.run(async move { stopped.await.ok(); }));
+
+        // Until one call has waited more often than the old budget of eight attempts.
+        let started = std::time::Instant::now();
+        while store.history("acme", "down1").await.unwrap().len() <= 8 {
+            assert!(started.elapsed() < Duration::from_secs(60), "the call is not retried");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(store.errors("acme", false, 10).await.unwrap().is_empty(), "R16: an outage is not an error");
+        let health = store.org_health("acme").await.unwrap().expect("the organisation's queue is paused");
+        assert_eq!(health.reason, "salesforce_unavailable");
+        assert!(probe.breaker("acme").is_some());
+        let waiting = store.waiting(Some("acme"), Timestamp::now()).await.unwrap();
+        let waiting_calls: i64 = waiting.iter().map(|count| count.calls).sum();
+        assert_eq!(waiting_calls, 5, "every call still waits: {waiting:?}");
+        assert!(waiting.iter().all(|count| count.reason != "failed"), "{waiting:?}");
+        let row = store.call("acme", "down1").await.unwrap().unwrap();
+        assert_eq!(row.wait_reason.as_deref(), Some("salesforce_unavailable"), "R16: why it waits is shown");
+
+        sandbox.faults().set_plan(FaultPlan::default());
+        wait_until_synced(&store, &calls, Duration::from_secs(30)).await;
+        stop.send(()).unwrap();
+        running.await.unwrap();
+        let counts = tasks_per_call(&sandbox);
+        for call in &calls {
+            assert_eq!(counts.get(call), Some(&1), "one Task for {call}: {counts:?}");
+            let row = store.call("acme", call).await.unwrap().unwrap();
+            assert_eq!(row.wait_reason, None);
+        }
+        assert!(store.errors("acme", false, 10).await.unwrap().is_empty());
+        assert_eq!(store.org_health("acme").await.unwrap(), None, "the breaker closed again");
+    }
+}
+
+on_both_backends! {
+    /// Issue 12, a model of the worst case: three instances share the queue; requests are
+    /// sometimes slower than the lease; instances crash at random moments (their steps
+    /// dropped mid-request, as by SIGKILL) and new ones start. Whatever the interleaving,
+    /// every call ends with exactly one Task: never two creates in flight for one call.
+    async fn crashing_instances_and_expiring_leases_never_create_twice(db: &TestDatabase) {
+        use rand::{Rng as _, SeedableRng as _};
+        let config = WorkerConfig {
+            lease_seconds: 1,
+            poll_interval_ms: 20,
+            backoff_base_ms: 10,
+            backoff_max_ms: 300,
+            salesforce_timeout_seconds: 2,
+            ..WorkerConfig::default()
+        };
+        let (sandbox, store, first) = world_with(db, &Settings::default(), config.clone()).await;
+        sandbox.faults().set_plan(FaultPlan {
+            rules: vec![sf_sandbox::FaultRule {
+                fault: Fault::Latency { millis: 1_400 },
+                rate: 0.3,
+                filter: FaultFilter::default(),
+            }],
+            ..FaultPlan::default()
+        });
+        let calls = call_ids("crash", 24);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        let spawn = |worker: Worker| tokio::spawn(worker.run(std::future::pending()));
+        let mut running = vec![
+            spawn(first),
+            spawn(Worker::new(store.clone(), config.clone(), None)),
+            spawn(Worker::new(store.clone(), config.clone(), None)),
+        ];
+        for batch in calls.chunks(4) {
+            ingest_answered_calls(&store, batch).await;
+            tokio::time::sleep(Duration::from_millis(rng.random_range(100..900))).await;
+            let victim = rng.random_range(0..running.len());
+            running[victim].abort();
+            running[victim] = spawn(Worker::new(store.clone(), config.clone(), None));
+        }
+        wait_until_synced(&store, &calls, Duration::from_secs(120)).await;
+        for worker in running {
+            worker.abort();
+        }
+        let counts = tasks_per_call(&sandbox);
+        for call in &calls {
+            assert_eq!(counts.get(call), Some(&1), "one Task for {call}: {counts:?}");
+        }
+        assert!(store.errors("acme", false, 10).await.unwrap().is_empty());
     }
 }
