@@ -4,7 +4,8 @@
 //! What is measured: events accepted and deduplicated, syncs by outcome
 //! (created, adopted, updated, up_to_date, waiting, never, retried,
 //! failed), the outbox's depth (read from the store at each scrape, so it
-//! is right whichever instance did the work), and each organisation's
+//! is right whichever instance did the work), the calls waiting by reason and
+//! the age of the oldest (R16, read the same way), and each organisation's
 //! Salesforce API usage as the last `Sforce-Limit-Info` header said.
 //! Without an installed recorder (tests, the demo) every `metrics` call is
 //! a no-op.
@@ -14,12 +15,16 @@ use axum::extract::State;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::store::Store;
+use strum::VariantArray as _;
+
+use crate::store::{Store, WaitReason};
 
 pub const EVENTS_ACCEPTED: &str = "callsync_events_accepted_total";
 pub const EVENTS_DUPLICATE: &str = "callsync_events_duplicate_total";
 pub const SYNCS: &str = "callsync_syncs_total";
 pub const QUEUE_DEPTH: &str = "callsync_queue_depth";
+pub const CALLS_WAITING: &str = "callsync_calls_waiting";
+pub const OLDEST_WAITING: &str = "callsync_oldest_waiting_seconds";
 pub const SALESFORCE_API_USED: &str = "callsync_salesforce_api_used";
 pub const SALESFORCE_API_MAX: &str = "callsync_salesforce_api_max";
 
@@ -34,6 +39,14 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(
         QUEUE_DEPTH,
         "Calls waiting in the sync outbox (parked ones excluded)."
+    );
+    metrics::describe_gauge!(
+        CALLS_WAITING,
+        "Calls not yet synced, by why: due, a wait reason (R16), or failed (parked)."
+    );
+    metrics::describe_gauge!(
+        OLDEST_WAITING,
+        "Age of the oldest call not yet synced, by the same reasons."
     );
     metrics::describe_gauge!(
         SALESFORCE_API_USED,
@@ -63,6 +76,28 @@ async fn render(State(state): State<MetricsState>) -> String {
     match state.store.queue_depth().await {
         Ok(depth) => metrics::gauge!(QUEUE_DEPTH).set(depth as f64),
         Err(error) => tracing::warn!(error = format!("{error:#}"), "cannot read the queue depth"),
+    }
+    let now = jiff::Timestamp::now();
+    match state.store.waiting(None, now).await {
+        Ok(counts) => {
+            // Reasons that emptied since the last scrape read 0, not their last value.
+            for reason in ["due", "failed"]
+                .into_iter()
+                .chain(WaitReason::VARIANTS.iter().map(|reason| reason.as_str()))
+            {
+                let count = counts.iter().find(|count| count.reason == reason);
+                let calls = count.map_or(0, |count| count.calls);
+                let age = count
+                    .and_then(|count| count.oldest_since)
+                    .map_or(0.0, |since| now.duration_since(since).as_secs_f64());
+                metrics::gauge!(CALLS_WAITING, "reason" => reason).set(calls as f64);
+                metrics::gauge!(OLDEST_WAITING, "reason" => reason).set(age.max(0.0));
+            }
+        }
+        Err(error) => tracing::warn!(
+            error = format!("{error:#}"),
+            "cannot read the waiting calls"
+        ),
     }
     state.handle.render()
 }

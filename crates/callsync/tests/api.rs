@@ -166,6 +166,24 @@ callsync::on_both_backends! {
 }
 
 callsync::on_both_backends! {
+    /// Issue 12: a call accepts a bounded number of events; the batch that would pass
+    /// the bound is refused whole, naming the event, and the call keeps what it had.
+    async fn a_call_past_its_event_limit_is_refused_naming_the_event(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        let limit = usize::try_from(callsync::store::MAX_EVENTS_PER_CALL).unwrap();
+        let memos: Vec<Value> = (0..limit).map(|i| event(&format!("m{i}"), "c1", "dialing")).collect();
+        assert_eq!(app.post_events(&json!(memos)).await.status(), 202);
+        let response = app.post_events(&json!([event("x1", "c2", "dialing"), event("one-too-many", "c1", "dialing")])).await;
+        assert_eq!(response.status(), 422);
+        let error = error_of(response).await;
+        assert_eq!(error["details"][0]["field"], "[1].call_id");
+        assert!(error["details"][0]["message"].as_str().unwrap().contains("one-too-many"), "{error}");
+        assert_eq!(app.store.call_events("acme", "c1").await.unwrap().len(), limit);
+        assert!(app.store.call_events("acme", "c2").await.unwrap().is_empty(), "a batch is all or nothing");
+    }
+}
+
+callsync::on_both_backends! {
     async fn keys_are_checked_for_scope_and_organisation(db: &TestDatabase) {
         let app = TestApp::spawn(db).await;
         let body = json!(event("e1", "c1", "dialing")).to_string();

@@ -6,12 +6,15 @@
 -- wait_reason: why a work item (and its call) is waiting, e.g. salesforce_unavailable.
 -- create_in_flight: 1 while a create may still be on its way to Salesforce; an attempt
 --   that finds it set lets the earlier request settle before it looks for the Task.
+-- event_count: events stored for the call, bounded (MAX_EVENTS_PER_CALL) so one call
+--   cannot grow without end.
 -- quarantined: why a stored event no longer parses; it is kept, shown, and left out.
 ALTER TABLE sync_work ADD COLUMN lease_token BIGINT;
 ALTER TABLE sync_work ADD COLUMN queued_at BIGINT;
 ALTER TABLE sync_work ADD COLUMN wait_reason TEXT;
 ALTER TABLE calls ADD COLUMN wait_reason TEXT;
 ALTER TABLE calls ADD COLUMN create_in_flight BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN event_count BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN quarantined TEXT;
 CREATE INDEX sync_work_by_org ON sync_work (org_id, parked, not_before);
 

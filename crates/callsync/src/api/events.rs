@@ -14,7 +14,7 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, ErrorBody, Problem};
 use super::openapi::EventsBody;
 use crate::ingest::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::store::{IngestOutcome, NewEvent};
+use crate::store::{IngestOutcome, NewEvent, TooManyEvents};
 
 /// The most events one request may carry.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
@@ -66,7 +66,11 @@ pub(super) async fn ingest(
     let outcome = state
         .store
         .ingest(&caller.org_id, &events, state.now())
-        .await?;
+        .await
+        .map_err(|error| match error.downcast::<TooManyEvents>() {
+            Ok(too_many) => too_many_events(&events, &too_many),
+            Err(error) => ApiError::Internal(error),
+        })?;
     metrics::counter!(crate::metrics::EVENTS_ACCEPTED).increment(outcome.accepted);
     metrics::counter!(crate::metrics::EVENTS_DUPLICATE).increment(outcome.duplicates);
     tracing::info!(
@@ -154,4 +158,20 @@ fn locate(location: &str, field: &str) -> String {
     } else {
         format!("{location}.{field}")
     }
+}
+
+/// The refusal of a batch that would take a call past the events a call may have,
+/// naming the event (its place in the batch) and the call.
+fn too_many_events(events: &[NewEvent], refused: &TooManyEvents) -> ApiError {
+    let index = events
+        .iter()
+        .position(|event| event.event_id == refused.event_id)
+        .unwrap_or_default();
+    ApiError::invalid(
+        "a call has too many events; none of the batch was stored",
+        vec![Problem {
+            field: format!("[{index}].call_id"),
+            message: refused.to_string(),
+        }],
+    )
 }

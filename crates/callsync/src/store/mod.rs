@@ -32,6 +32,24 @@ use sqlx::{AnyPool, Executor as _, Row as _};
 pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
 pub use rows::*;
 
+/// The most events one call may have. A phone system sends a handful per call; a call
+/// past this is a sender's loop, and refusing it keeps one call from growing without
+/// end (every sync step folds all of a call's events).
+pub const MAX_EVENTS_PER_CALL: i64 = 500;
+
+/// An ingest refused because it would take a call past [`MAX_EVENTS_PER_CALL`]; nothing
+/// of its batch was stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event {event_id:?} would be call {call_id:?}'s event number {}, past the limit of \
+     {MAX_EVENTS_PER_CALL} events per call",
+    MAX_EVENTS_PER_CALL + 1
+)]
+pub struct TooManyEvents {
+    pub call_id: String,
+    pub event_id: String,
+}
+
 /// Which database the store talks to, from the URL's scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -94,7 +112,10 @@ impl Store {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    // FULL: a commit is on disk before `202 Accepted` goes out, even
+                    // across a power loss (NORMAL in WAL mode may lose the last
+                    // commits). Its cost is in BENCHMARKS.md ("ingest").
+                    conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     Ok(())
                 })
@@ -314,20 +335,32 @@ impl Store {
                 continue;
             }
             outcome.accepted += 1;
-            sqlx::query(
-                "INSERT INTO calls (org_id, call_id, first_event_at, updated_at, sync_state)
-                 VALUES ($1, $2, $3, $4, 'pending')
+            let stored: i64 = sqlx::query(
+                "INSERT INTO calls (org_id, call_id, first_event_at, updated_at, sync_state,
+                                    event_count)
+                 VALUES ($1, $2, $3, $4, 'pending', 1)
                  ON CONFLICT (org_id, call_id) DO UPDATE SET
                     first_event_at = CASE WHEN excluded.first_event_at < calls.first_event_at
                                      THEN excluded.first_event_at ELSE calls.first_event_at END,
-                    updated_at = excluded.updated_at",
+                    updated_at = excluded.updated_at,
+                    event_count = calls.event_count + 1
+                 RETURNING event_count",
             )
             .bind(org_id)
             .bind(&event.call_id)
             .bind(millis(event.occurred_at))
             .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("event_count")?;
+            if stored > MAX_EVENTS_PER_CALL {
+                // Dropping the transaction rolls the whole batch back.
+                return Err(TooManyEvents {
+                    call_id: event.call_id.clone(),
+                    event_id: event.event_id.clone(),
+                }
+                .into());
+            }
             self.enqueue_in(&mut tx, org_id, &event.call_id, now)
                 .await?;
         }
