@@ -146,3 +146,33 @@ fn sixty_calls_through_salesforce_faults_expired_sessions_and_lost_answers_end_a
         .unwrap_or_else(|| panic!("no count of injected faults:\n{}", run.output));
     assert!(injected > 0, "the sandbox injected faults:\n{}", run.output);
 }
+
+/// Issue 12, R16: Salesforce is slow, some requests take longer than the whole lease,
+/// it answers 503 to everything for a while, and callsync is killed twice meanwhile:
+/// still one complete Task per call, and no call in the error log.
+#[test]
+fn forty_calls_through_latency_spikes_past_the_lease_an_outage_and_sigkills_end_as_one_complete_task_each()
+ {
+    let run = soak(&[
+        "--calls",
+        "40",
+        "--kills",
+        "2",
+        "--rate",
+        "10",
+        "--latency-ms",
+        "20",
+        "--spike-rate",
+        "0.05",
+        "--outage-secs",
+        "6",
+        "--seed",
+        "5",
+    ]);
+    assert_nothing_lost_or_duplicated(&run);
+    assert!(
+        run.output.contains("0 failed, 0 open error-log entries"),
+        "R16: an outage fails no call:\n{}",
+        run.output
+    );
+}

@@ -42,6 +42,8 @@ Examples:
   crash test, default size:   callsync-soak
   fault soak, default size:   callsync-soak --kills 0 --fault-rate 0.05
   both at once:               callsync-soak --kills 10 --fault-rate 0.05
+  slow Salesforce:            callsync-soak --kills 0 --latency-ms 50 --spike-rate 0.05
+  a 3-minute outage:          callsync-soak --kills 0 --outage-secs 180
 
 Build it with release optimisations for the default sizes:
   cargo run --release -p callsync --bin callsync-soak -- --calls 1000 --kills 10
@@ -103,6 +105,22 @@ struct Options {
     /// Run this `callsync` binary instead of this binary acting as callsync.
     #[arg(long, value_name = "PATH")]
     callsync: Option<PathBuf>,
+    /// Latency added to every Salesforce API request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// The share of Salesforce API requests that are slower still, by
+    /// --spike-ms: past callsync's lease, so only lease renewal keeps a
+    /// second step from taking the call over (issue 12).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    spike_rate: f64,
+    /// How long a latency spike lasts, in milliseconds (the lease is 3 s).
+    #[arg(long, default_value_t = 4_500)]
+    spike_ms: u64,
+    /// Salesforce answers 503 to every request for this many seconds, from
+    /// a quarter of the way into the flow of calls (R16: calls wait, none
+    /// fails, all sync after it).
+    #[arg(long, default_value_t = 0)]
+    outage_secs: u64,
     /// Keep the work folder even when the run is clean.
     #[arg(long)]
     keep: bool,
@@ -572,8 +590,8 @@ database_url = "{database_url}"
 log_format = "text"
 
 [worker]
-# A killed instance's claims are taken over after this; one instance runs
-# at a time, so a short lease cannot let two work on one call.
+# A killed instance's claims are taken over after this; a live one renews
+# the lease of each step while it runs, however slow Salesforce is.
 lease_seconds = 3
 poll_interval_ms = 50
 backoff_base_ms = 100
@@ -668,9 +686,8 @@ async fn soak_in(options: &Options, folder: &Path) -> anyhow::Result<bool> {
     callsync.start().await?;
 
     // Faults start once everything is set up, so only callsync meets them.
-    sandbox
-        .faults()
-        .set_plan(fault_plan(options.fault_rate, drop_rate));
+    let plan = fault_plan(options, drop_rate);
+    sandbox.faults().set_plan(plan.clone());
     sandbox.reset_counters();
 
     let batches = batches(&orgs, options.calls, usize::from(options.batch))?;
@@ -685,6 +702,26 @@ async fn soak_in(options: &Options, folder: &Path) -> anyhow::Result<bool> {
     let url = callsync.url.clone();
     let schedule = kill_schedule(options.kills, flow, options.seed);
     let killer = tokio::spawn(kill_and_restart(callsync, schedule, started, deadline));
+    // The outage is switched on and off through the sandbox's own admin API, as an
+    // operator would, so it can run beside the sending loop.
+    let outage = (options.outage_secs > 0).then(|| {
+        let faults_url = format!("{}/__sandbox/faults", sandbox.url());
+        let length = Duration::from_secs(options.outage_secs);
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            tokio::time::sleep(flow / 4).await;
+            for (plan, hold) in [(outage_plan(&plan), length), (plan, Duration::ZERO)] {
+                http.put(&faults_url)
+                    .json(&plan)
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                    .context("cannot switch the sandbox's outage")?;
+                tokio::time::sleep(hold).await;
+            }
+            anyhow::Ok(())
+        })
+    });
 
     let send_started = Instant::now();
     let http = reqwest::Client::builder()
@@ -704,6 +741,9 @@ async fn soak_in(options: &Options, folder: &Path) -> anyhow::Result<bool> {
     let sent_at = Instant::now();
 
     let (callsync, kills, restart_times) = killer.await.context("the killer panicked")??;
+    if let Some(outage) = outage {
+        outage.await.context("the outage task panicked")??;
+    }
     figures.kills = kills;
     figures.restart_times = restart_times;
 
@@ -743,6 +783,15 @@ async fn soak_in(options: &Options, folder: &Path) -> anyhow::Result<bool> {
         token_requests.map_or("never".into(), |n| format!("every {n} requests")),
         options.seed
     );
+    if options.latency_ms > 0 || options.spike_rate > 0.0 || options.outage_secs > 0 {
+        println!(
+            "  conditions: {} ms per Salesforce request, {:.1} % of requests {} ms slower (the lease is 3 s), an outage of {} s",
+            options.latency_ms,
+            options.spike_rate * 100.0,
+            options.spike_ms,
+            options.outage_secs
+        );
+    }
     println!(
         "  sent:       {} events in {} signed requests over {:.1} s ({} requests sent again after callsync refused or dropped them)",
         figures.events,
@@ -796,17 +845,28 @@ async fn soak_in(options: &Options, folder: &Path) -> anyhow::Result<bool> {
         "lost: {}  duplicated: {}  incomplete: {}",
         verdict.lost, verdict.duplicated, verdict.incomplete
     );
-    Ok(verdict.lost == 0 && verdict.duplicated == 0 && verdict.incomplete == 0)
+    Ok(verdict.lost == 0 && verdict.duplicated == 0 && verdict.incomplete == 0 && failed == 0)
 }
 
-/// Transient errors at `fault_rate`, split evenly, and answers lost after
-/// the commit at `drop_rate`; the draws follow the sandbox's seed.
-fn fault_plan(fault_rate: f64, drop_rate: f64) -> FaultPlan {
+/// Transient errors at `--fault-rate`, split evenly, answers lost after the commit at
+/// `drop_rate`, and the latency of `--latency-ms` with spikes; the draws follow the
+/// sandbox's seed.
+fn fault_plan(options: &Options, drop_rate: f64) -> FaultPlan {
+    let fault_rate = options.fault_rate;
     let writes = FaultFilter {
         methods: vec!["POST".into(), "PATCH".into(), "DELETE".into()],
         path_contains: None,
     };
     let mut rules = Vec::new();
+    if options.spike_rate > 0.0 {
+        rules.push(FaultRule {
+            fault: Fault::Latency {
+                millis: options.spike_ms,
+            },
+            rate: options.spike_rate,
+            filter: FaultFilter::default(),
+        });
+    }
     if fault_rate > 0.0 {
         let share = fault_rate / 3.0;
         rules.push(FaultRule {
@@ -834,7 +894,20 @@ fn fault_plan(fault_rate: f64, drop_rate: f64) -> FaultPlan {
     }
     FaultPlan {
         rules,
+        base_latency_millis: options.latency_ms,
         ..FaultPlan::default()
+    }
+}
+
+/// `plan` during an outage: every request answers 503 (after its latency).
+fn outage_plan(plan: &FaultPlan) -> FaultPlan {
+    FaultPlan {
+        rules: vec![FaultRule {
+            fault: Fault::ServiceUnavailable,
+            rate: 1.0,
+            filter: FaultFilter::default(),
+        }],
+        ..plan.clone()
     }
 }
 
