@@ -134,11 +134,17 @@ pub struct CustomFieldMapping {
     /// Multi-select picklist for the call memo.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memo: Option<String>,
+    /// R14 idempotent create: a text field of Task marked External ID and Unique that
+    /// holds the call id (as `CallObject` does). With it, Salesforce itself refuses a
+    /// second Task for one call (`DUPLICATE_VALUE`), so a create whose outcome was lost is
+    /// simply sent again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
 }
 
 impl CustomFieldMapping {
     /// (settings field, mapped API name, the Salesforce `type` describe must report).
-    fn named(&self) -> [(&'static str, Option<&String>, &'static str); 4] {
+    fn named(&self) -> [(&'static str, Option<&String>, &'static str); 5] {
         [
             (
                 "custom_fields.dial_started_at",
@@ -156,6 +162,7 @@ impl CustomFieldMapping {
                 "datetime",
             ),
             ("custom_fields.memo", self.memo.as_ref(), "multipicklist"),
+            ("custom_fields.call_id", self.call_id.as_ref(), "string"),
         ]
     }
 }
@@ -255,6 +262,12 @@ pub struct TaskFieldSchema {
     /// Whether an update may set it.
     #[serde(default = "yes")]
     pub updateable: bool,
+    /// Marked External ID (describe's `externalId`).
+    #[serde(default)]
+    pub external_id: bool,
+    /// Marked Unique (describe's `unique`).
+    #[serde(default)]
+    pub unique: bool,
 }
 
 fn yes() -> bool {
@@ -437,6 +450,18 @@ impl Settings {
                         field,
                         format!("`{name}` cannot be written (field-level security or a formula)"),
                     )),
+                Some(described)
+                    if field == "custom_fields.call_id"
+                        && !(described.external_id && described.unique) =>
+                {
+                    problems.push(SettingsProblem::new(
+                        field,
+                        format!(
+                            "`{name}` must be marked both External ID and Unique, so that \
+                             Salesforce refuses a second Task for one call (R14)"
+                        ),
+                    ))
+                }
                 Some(_) => {}
             }
         }
@@ -492,6 +517,13 @@ mod tests {
             picklist_values: values.iter().map(|value| value.to_string()).collect(),
             createable: true,
             updateable: true,
+            external_id: false,
+            unique: false,
+        };
+        let call_key = TaskFieldSchema {
+            external_id: true,
+            unique: true,
+            ..field("Call_Key__c", "string", &[])
         };
         TaskSchema {
             fields: vec![
@@ -499,7 +531,35 @@ mod tests {
                 field("Dial_Started__c", "datetime", &[]),
                 field("Memo__c", "multipicklist", &["A", "B"]),
                 field("Note__c", "textarea", &[]),
+                field("Plain_Text__c", "string", &[]),
+                call_key,
             ],
+        }
+    }
+
+    #[test]
+    fn r14_the_call_id_field_must_be_a_unique_external_id_text_field() {
+        let cases = [
+            ("Call_Key__c", None),
+            (
+                "Plain_Text__c",
+                Some("must be marked both External ID and Unique"),
+            ),
+            ("Memo__c", Some("is of type multipicklist")),
+            ("Missing__c", Some("Task has no field")),
+        ];
+        for (name, expected) in cases {
+            let mut settings = Settings::default();
+            settings.custom_fields.call_id = Some(name.to_owned());
+            let result = settings.validate_against_task_schema(&schema());
+            match expected {
+                None => assert_eq!(result, Ok(()), "{name}"),
+                Some(reason) => {
+                    let problems = result.expect_err(name);
+                    assert_eq!(problems[0].field, "custom_fields.call_id", "{name}");
+                    assert!(problems[0].reason.contains(reason), "{name}: {problems:?}");
+                }
+            }
         }
     }
 

@@ -394,6 +394,10 @@ pub fn task_fields(
                     .filter(|joined| !joined.is_empty()),
             ),
         ),
+        (
+            &mapping.call_id,
+            Value::String(shorten(call.call_id().as_str(), CALL_OBJECT_MAX)),
+        ),
     ] {
         if let Some(name) = name {
             fields.insert(name.clone(), value);

@@ -188,6 +188,23 @@ callsync::on_both_backends! {
 }
 
 callsync::on_both_backends! {
+    /// R14, R11: the field that makes creates idempotent must be a Unique External ID text
+    /// field of Task; a plain text field is refused beside the setting, the right one saved.
+    async fn r14_the_call_id_field_is_checked_to_be_a_unique_external_id(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        app.add_task_field("Plain_Key__c", CustomFieldKind::Text { length: 80 });
+        app.add_task_field("Call_Key__c", CustomFieldKind::ExternalIdText { length: 80 });
+        let (status, body) = app.put_settings(&json!({"custom_fields": {"call_id": "Plain_Key__c"}})).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(refused_fields(&body), ["custom_fields.call_id"]);
+        assert!(first_problem(&body).contains("External ID and Unique"), "{body}");
+        let (status, body) = app.put_settings(&json!({"custom_fields": {"call_id": "Call_Key__c"}})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["settings"]["custom_fields"]["call_id"], "Call_Key__c");
+    }
+}
+
+callsync::on_both_backends! {
     async fn r5_3_r11_an_unknown_placeholder_is_refused_with_its_name_and_nothing_is_saved(db: &TestDatabase) {
         let app = TestApp::spawn(db).await;
         let (status, body) = app

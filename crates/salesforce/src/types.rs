@@ -144,6 +144,13 @@ pub struct FieldDescribe {
     /// For lookups: the types it can point to.
     #[serde(rename = "referenceTo", default)]
     pub reference_to: Vec<String>,
+    /// Marked External ID: usable to upsert and to find a record by.
+    #[serde(rename = "externalId", default)]
+    pub external_id: bool,
+    /// Marked Unique: Salesforce refuses a second record with the same value
+    /// (`DUPLICATE_VALUE`).
+    #[serde(default)]
+    pub unique: bool,
 }
 
 /// One value of a picklist field.

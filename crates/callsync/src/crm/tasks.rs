@@ -101,6 +101,8 @@ pub async fn task_schema(client: &Client) -> Result<TaskSchema, CrmError> {
                     .collect(),
                 createable: field.createable,
                 updateable: field.updateable,
+                external_id: field.external_id,
+                unique: field.unique,
             })
             .collect(),
     })

@@ -297,14 +297,23 @@ impl Worker {
         let (outcome, task_id, sent, step) =
             match next_action(&call, &settings, &written, &context, now) {
                 Action::Create(fields) => {
-                    if let Some(end) = settling(&row, &self.config, now) {
+                    let unique_field = settings.custom_fields.call_id.as_deref();
+                    if unique_field.is_none()
+                        && let Some(end) = settling(&row, &self.config, now)
+                    {
                         return Ok((end, Health::NotAsked));
                     }
                     let adopt = row.create_attempted_at.is_some();
                     if !adopt {
                         self.store.mark_create_attempted(item, now).await?;
                     }
-                    match write_create(&writer, &item.call_id, &fields, adopt).await {
+                    let written = match unique_field {
+                        Some(unique_field) => {
+                            create_once(&writer, &item.call_id, &fields, unique_field).await
+                        }
+                        None => write_create(&writer, &item.call_id, &fields, adopt).await,
+                    };
+                    match written {
                         Ok((id, outcome)) => (outcome, id, fields, Step::CreateTask),
                         Err((step, error)) => return Ok(fail(step, error)),
                     }
@@ -787,6 +796,32 @@ async fn write_create(
         .await
         .map(|id| (id, Outcome::Created))
         .map_err(|error| (Step::CreateTask, error))
+}
+
+/// A create where Salesforce itself keeps one Task per call (R14): `fields` carry the
+/// call id in `unique_field`, a Unique External ID field, so a second create of the same
+/// call — after a lost answer, or by a worker that took over — is refused with
+/// `DUPLICATE_VALUE` on that field, and the Task that exists is adopted instead. No
+/// waiting for an earlier request to settle, and no query before the create.
+async fn create_once(
+    writer: &salesforce::Client,
+    call_id: &str,
+    fields: &TaskFields,
+    unique_field: &str,
+) -> Result<(SalesforceId, Outcome), (Step, CrmError)> {
+    match crm::create_task(writer, &fields.to_json()).await {
+        Ok(id) => Ok((id, Outcome::Created)),
+        Err(error)
+            if error.code() == "DUPLICATE_VALUE"
+                && error
+                    .fields()
+                    .iter()
+                    .any(|field| field.eq_ignore_ascii_case(unique_field)) =>
+        {
+            adopt_or_create(writer, call_id, fields).await
+        }
+        Err(error) => Err((Step::CreateTask, error)),
+    }
 }
 
 /// The second attempt at a create whose outcome is unknown (a lost answer, a

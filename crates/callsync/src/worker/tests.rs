@@ -430,3 +430,35 @@ on_both_backends! {
         assert!(store.errors("acme", false, 10).await.unwrap().is_empty());
     }
 }
+
+on_both_backends! {
+    /// R14 idempotent create: with a Unique External ID field mapped to the call id, a
+    /// create whose answer was lost is simply sent again; Salesforce refuses the second
+    /// (DUPLICATE_VALUE) and the Task that exists is adopted — one Task, no query first.
+    async fn r14_a_unique_call_id_field_lets_salesforce_refuse_a_second_task(db: &TestDatabase) {
+        let mut settings = Settings::default();
+        settings.custom_fields.call_id = Some("Call_Key__c".into());
+        let (sandbox, store, worker) = world(db, &settings).await;
+        sandbox
+            .org()
+            .add_custom_field(sf_sandbox::CustomField {
+                object: "Task".into(),
+                name: "Call_Key__c".into(),
+                label: "Call key".into(),
+                kind: sf_sandbox::CustomFieldKind::ExternalIdText { length: 80 },
+            })
+            .unwrap();
+        ingest_answered_calls(&store, &["c1".to_owned()]).await;
+        sandbox.faults().set_plan(FaultPlan {
+            script: vec![Some(Fault::DropAfterCommit)],
+            script_filter: FaultFilter { methods: vec!["POST".into()], path_contains: Some("/sobjects/Task".into()) },
+            ..FaultPlan::default()
+        });
+        let round = drain(&store, &worker).await;
+        assert_eq!((round.retried, round.adopted, round.failed), (1, 1, 0), "{round:?}");
+        let tasks = tasks_of_c1(&sandbox);
+        assert_eq!(tasks.len(), 1, "R14: one Task: {tasks:#?}");
+        assert_eq!(tasks[0].get("Call_Key__c").and_then(Value::as_str), Some("c1"));
+        assert!(store.errors("acme", false, 10).await.unwrap().is_empty());
+    }
+}
