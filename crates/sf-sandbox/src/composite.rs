@@ -137,8 +137,12 @@ fn dispatch(
     body: &Value,
 ) -> ApiResult {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    // Salesforce takes subrequest URLs with or without the leading slash
+    // (sf-fx-runtime-nodejs mappings/composite-single-*.json at 239db41 send
+    // "services/data/v51.0/...").
     let rest = path
-        .strip_prefix("/services/data/v")
+        .trim_start_matches('/')
+        .strip_prefix("services/data/v")
         .ok_or_else(ApiError::not_found)?;
     let (version, rest) = rest.split_once('/').unwrap_or((rest, ""));
     let caller = Caller {

@@ -230,6 +230,15 @@ impl<'q> Parser<'q> {
 
     /// A whole SOQL statement.
     pub(crate) fn parse_select_statement(&mut self) -> Result<SelectStatement, QueryError> {
+        if !self.at_keyword("SELECT") {
+            // A statement that does not start with SELECT is refused before Salesforce's
+            // parser echoes anything: "unexpected token: SELEKT", no caret, no quotes
+            // (forcedotcom/sf-fx-runtime-nodejs mappings/query-malformed-soql.json).
+            let token = self.peek();
+            return Err(self
+                .dialect
+                .syntax_error(format!("unexpected token: {}", token.shown())));
+        }
         self.expect_keyword("SELECT")?;
         let items = self.parse_select_items()?;
         self.expect_keyword("FROM")?;
