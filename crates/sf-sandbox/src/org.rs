@@ -1368,6 +1368,14 @@ impl QuerySource for OrgState {
         self.object_defs().map(|def| def.name.clone()).collect()
     }
 
+    fn child_relationship(
+        &self,
+        parent: &str,
+        relationship: &str,
+    ) -> Option<(String, String, String)> {
+        crate::schema::child_relationship(parent, relationship)
+    }
+
     fn object(&self, name: &str) -> Option<ObjectInfo> {
         self.object_def(name).map(|def| ObjectInfo {
             name: def.name.clone(),

@@ -295,6 +295,26 @@ const CHILD_RELATIONSHIPS: &[(&str, &str, &str, &str)] = &[
     ("Lead", "Task", "WhoId", "Tasks"),
 ];
 
+/// The child relationship `relationship` of `parent`, case-insensitively: (canonical
+/// relationship name, child object, child's lookup field).
+pub(crate) fn child_relationship(
+    parent: &str,
+    relationship: &str,
+) -> Option<(String, String, String)> {
+    CHILD_RELATIONSHIPS
+        .iter()
+        .find(|(owner, _, _, name)| {
+            owner.eq_ignore_ascii_case(parent) && name.eq_ignore_ascii_case(relationship)
+        })
+        .map(|(_, child, field, name)| {
+            (
+                (*name).to_string(),
+                (*child).to_string(),
+                (*field).to_string(),
+            )
+        })
+}
+
 /// The Master record type every object has (REST API Developer Guide, sObject Describe:
 /// `012000000000000AAA`).
 const MASTER_RECORD_TYPE: &str = "012000000000000AAA";
