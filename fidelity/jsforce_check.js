@@ -84,6 +84,12 @@ async function main() {
   check(rest.done === true && rest.records.length === 100, 'queryMore answers the last 100');
   const all = await conn.query("SELECT Id FROM Account WHERE Name LIKE 'JS %'").run({ autoFetch: true, maxFetch: 10000 });
   check(all.records.length === 2100, 'autoFetch gathers all 2,100');
+  const since = new Date(Date.now() - 3600 * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const recent = await conn
+    .query(`SELECT Id, SystemModstamp FROM Account WHERE Name LIKE 'JS %' AND SystemModstamp > ${since}`)
+    .scanAll(true)
+    .run({ autoFetch: true, maxFetch: 10000 });
+  check(recent.records.length === 2100, 'a SystemModstamp filter pages through queryAll to all 2,100');
 
   // search
   const found = await conn.search('FIND {090-9876-5432} IN PHONE FIELDS RETURNING Contact(Id, Name)');

@@ -122,6 +122,11 @@ first = sf.query("SELECT Id, Name FROM Account WHERE Name LIKE 'Fidelity%'")
 check(first["totalSize"] == 2200 and not first["done"] and len(first["records"]) == 2000, "query answers the first 2,000")
 everything = sf.query_all("SELECT Id, Name FROM Account WHERE Name LIKE 'Fidelity%' ORDER BY Name")
 check(len(everything["records"]) == 2200, "query_all follows nextRecordsUrl to all 2,200")
+since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+recent = sf.query_all(
+    f"SELECT Id, SystemModstamp FROM Account WHERE Name LIKE 'Fidelity%' AND SystemModstamp > {since}",
+    include_deleted=True)
+check(len(recent["records"]) == 2200, "a SystemModstamp filter pages through queryAll to all 2,200")
 count = sf.query("SELECT COUNT() FROM Account")
 check(count["totalSize"] == 2200, "COUNT() answers totalSize")
 
