@@ -217,10 +217,17 @@ pub(crate) fn run(shared: &Shared, caller: Caller<'_>, body: &Value) -> ApiResul
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::json_parser("The request must contain a compositeRequest list"))?;
     if requests.len() > SUBREQUEST_LIMIT {
-        return Err(ApiError::bad_request(ErrorItem::new(
-            "INVALID_INPUT",
-            format!("Exceeded max number of subrequests ({SUBREQUEST_LIMIT})"),
-        )));
+        // Recorded answer (guardian/support-service-lambdas#766): 200, one entry with a null
+        // referenceId and LIMIT_EXCEEDED; nothing runs.
+        let error = ApiError::bad_request(ErrorItem::new(
+            "LIMIT_EXCEEDED",
+            format!("The request can\u{2019}t contain more than {SUBREQUEST_LIMIT} operations."),
+        ));
+        return Ok(Reply::json(
+            StatusCode::OK,
+            json!({"compositeResponse": [{"body": error.body(), "httpHeaders": {},
+                                          "httpStatusCode": 400, "referenceId": null}]}),
+        ));
     }
     let mut state = shared.org.write();
     let mut journal = Journal::default();

@@ -130,6 +130,114 @@ fn known_differences() -> BTreeSet<String> {
         .collect()
 }
 
+/// The error codes the README exempts from the corpus, listed as `code:<CODE>`.
+fn exempt_codes() -> BTreeSet<String> {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    readme
+        .split("`code:")
+        .skip(1)
+        .filter_map(|rest| rest.split('`').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The string literal right after each occurrence of `marker` in `text`.
+fn literals_after(text: &str, marker: &str) -> Vec<String> {
+    text.match_indices(marker)
+        .filter_map(|(at, _)| {
+            let rest = text[at + marker.len()..].trim_start();
+            let rest = rest.strip_prefix('"')?;
+            rest.split('"').next().map(str::to_string)
+        })
+        .collect()
+}
+
+/// Every error code the sandbox's source can answer with: REST `errorCode`s (error items,
+/// literal bodies, the query engine's codes) and OAuth `error`s. Read from the source so a
+/// new code cannot be added without a case (or a reasoned exemption).
+fn produced_codes() -> BTreeSet<String> {
+    let mut files = Vec::new();
+    let mut folders = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut codes = BTreeSet::new();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with("_tests.rs") || name == "test_org.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Unit tests at the bottom of a file quote codes too; only the code above counts.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for marker in [
+            "ErrorItem::new(",
+            "ErrorItem::with_fields(",
+            "\"errorCode\": \"",
+            "\"statusCode\": \"",
+            "OAuthError::new(",
+            "error: \"",
+        ] {
+            let marker = marker.trim_end_matches('"');
+            codes.extend(literals_after(text, marker));
+        }
+        if name == "error.rs"
+            && path
+                .parent()
+                .is_some_and(|parent| parent.ends_with("query"))
+        {
+            codes.extend(
+                literals_after(text, "=> ")
+                    .into_iter()
+                    .filter(|code| code.chars().all(|c| c.is_ascii_uppercase() || c == '_')),
+            );
+        }
+    }
+    codes.retain(|code| {
+        !code.is_empty() && code.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
+    });
+    codes
+}
+
+/// The codes a case states: its `errorCodes` and every `{"$value": ...}` under
+/// `errorCode`, `statusCode` or `error` in its shape.
+fn stated_codes(case: &Case, into: &mut BTreeSet<String>) {
+    fn walk(shape: &Value, key: Option<&str>, into: &mut BTreeSet<String>) {
+        match shape {
+            Value::Object(map) => {
+                if let (Some("errorCode" | "statusCode" | "error"), Some(Value::String(code))) =
+                    (key, map.get("$value"))
+                {
+                    into.insert(code.clone());
+                }
+                for (child_key, child) in map {
+                    let next = if child_key.starts_with('$') {
+                        key
+                    } else {
+                        Some(child_key.as_str())
+                    };
+                    walk(child, next, into);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| walk(item, key, into)),
+            _ => {}
+        }
+    }
+    into.extend(case.error_codes.iter().flatten().cloned());
+    if let Some(shape) = &case.shape {
+        walk(shape, None, into);
+    }
+}
+
 // ----- The shape checker -----
 
 fn type_matches(name: &str, value: &Value) -> bool {
@@ -686,6 +794,28 @@ async fn the_sandbox_answers_every_recorded_case_like_salesforce() {
             }
         }
     }
+    let mut stated = BTreeSet::new();
+    for file in &corpus {
+        for case in &file.cases {
+            stated_codes(case, &mut stated);
+        }
+    }
+    let exempt = exempt_codes();
+    let produced = produced_codes();
+    println!(
+        "error codes the sandbox answers: {}, exempted in the README: {}",
+        produced.len(),
+        exempt.len()
+    );
+    let unstated: Vec<String> = produced
+        .into_iter()
+        .filter(|code| !stated.contains(code) && !exempt.contains(code))
+        .collect();
+    assert!(
+        unstated.is_empty(),
+        "the sandbox answers these error codes, but no corpus case states them and the README does not exempt them: {unstated:?}"
+    );
+    println!("error codes stated by the corpus: {}", stated.len());
     for listed in &exceptions {
         assert!(
             names.contains(listed),
