@@ -125,7 +125,7 @@ pub(crate) struct Authed {
 type SharedState = State<Arc<Shared>>;
 
 fn json_response(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
+    crate::error::salesforce_json(status, &body)
 }
 
 impl IntoResponse for Reply {
