@@ -125,13 +125,7 @@ pub fn retrieve(
     let def = state.object_def(object).ok_or_else(ApiError::not_found)?;
     if RecordId::parse(id).is_err() {
         // A segment that is not an Id is read as an external-id field name.
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorItem::new(
-                "NOT_FOUND",
-                format!("Provided external ID field does not exist or is not accessible: {id}"),
-            ),
-        ));
+        return Err(unknown_external_id_field(id));
     }
     let (record_id, _) = state.locate(table, id).map_err(|error| {
         if error.code() == "MALFORMED_ID" {
@@ -197,21 +191,32 @@ pub fn delete(
     id: &str,
 ) -> ApiResult {
     let object = canonical_object(state, object)?;
+    if RecordId::parse(id).is_err() {
+        // A segment that is not an Id is read as an external-id field name, as for GET
+        // (restforce spec/fixtures/sobject/delete_error_response.json).
+        return Err(unknown_external_id_field(id));
+    }
     state.delete(caller.user, &object, id, journal)?;
     Ok(Reply::no_content())
+}
+
+/// "Provided external ID field does not exist or is not accessible" (restforce
+/// spec/fixtures/sobject/upsert_error_response.json, sobject_find_error_response.json).
+fn unknown_external_id_field(field: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorItem::new(
+            "NOT_FOUND",
+            format!("Provided external ID field does not exist or is not accessible: {field}"),
+        ),
+    )
 }
 
 fn external_id_field(state: &OrgState, object: &str, field: &str) -> Result<String, ApiError> {
     let def = state.object_def(object).ok_or_else(ApiError::not_found)?;
     match def.field(field) {
         Some(found) if found.external_id || found.name == "Id" => Ok(found.name.clone()),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorItem::new(
-                "NOT_FOUND",
-                format!("Provided external ID field does not exist or is not accessible: {field}"),
-            ),
-        )),
+        _ => Err(unknown_external_id_field(field)),
     }
 }
 
@@ -303,6 +308,17 @@ pub fn upsert_record(
     }
 }
 
+/// Upsert answers carry `created` (and an update answers 200 rather than 204) from API 46.0
+/// on (REST API Developer Guide, dome_upsert).
+fn upsert_reports_created(caller: Caller<'_>) -> bool {
+    caller
+        .version
+        .split('.')
+        .next()
+        .and_then(|major| major.parse::<u32>().ok())
+        .is_some_and(|major| major >= 46)
+}
+
 /// `PATCH /sobjects/{object}/{field}/{value}`: 201 `created: true` for a new record, 200
 /// `created: false` for an update (API 46.0 and later; 204 before), 300 when several match.
 pub fn upsert(
@@ -324,19 +340,22 @@ pub fn upsert(
         }
     }
     match upsert_record(state, journal, caller, &object_name, field, value, fields) {
-        Ok(Upserted::Created(id)) => Ok(Reply {
-            status: StatusCode::CREATED,
-            body: Some(json!({"id": id.as_str(), "success": true, "errors": [], "created": true})),
-            location: Some(sobject_url(caller.version, &object_name, id.as_str())),
-        }),
+        Ok(Upserted::Created(id)) => {
+            let body = if upsert_reports_created(caller) {
+                json!({"id": id.as_str(), "success": true, "errors": [], "created": true})
+            } else {
+                // Before 46.0 a created record answers like a plain create (restforce
+                // spec/fixtures/sobject/upsert_created_success_response.json).
+                json!({"id": id.as_str(), "success": true, "errors": []})
+            };
+            Ok(Reply {
+                status: StatusCode::CREATED,
+                body: Some(body),
+                location: Some(sobject_url(caller.version, &object_name, id.as_str())),
+            })
+        }
         Ok(Upserted::Updated(id)) => {
-            let new_style = caller
-                .version
-                .split('.')
-                .next()
-                .and_then(|major| major.parse::<u32>().ok())
-                .is_some_and(|major| major >= 46);
-            if new_style {
+            if upsert_reports_created(caller) {
                 Ok(Reply::json(
                     StatusCode::OK,
                     json!({"id": id.as_str(), "success": true, "errors": [], "created": false}),

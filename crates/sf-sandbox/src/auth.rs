@@ -369,7 +369,14 @@ impl TokenContext<'_> {
                 let user = field("username").and_then(|username| self.active_user(username));
                 match (user, field("password")) {
                     (Some(user), Some(password)) if self.org.check_password(&user, password) => {
-                        Ok(self.success(user, false))
+                        // The username-password flow answers no `scope` (Salesforce Help,
+                        // "OAuth 2.0 Username-Password Flow", example response; restforce
+                        // spec/fixtures/auth_success_response.json).
+                        let mut body = self.success(user, false);
+                        if let Some(object) = body.as_object_mut() {
+                            object.remove("scope");
+                        }
+                        Ok(body)
                     }
                     _ => Err(OAuthError::authentication_failure()),
                 }

@@ -137,8 +137,12 @@ fn dispatch(
     body: &Value,
 ) -> ApiResult {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    // Salesforce takes subrequest URLs with or without the leading slash
+    // (sf-fx-runtime-nodejs mappings/composite-single-*.json at 239db41 send
+    // "services/data/v51.0/...").
     let rest = path
-        .strip_prefix("/services/data/v")
+        .trim_start_matches('/')
+        .strip_prefix("services/data/v")
         .ok_or_else(ApiError::not_found)?;
     let (version, rest) = rest.split_once('/').unwrap_or((rest, ""));
     let caller = Caller {
@@ -213,10 +217,17 @@ pub(crate) fn run(shared: &Shared, caller: Caller<'_>, body: &Value) -> ApiResul
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::json_parser("The request must contain a compositeRequest list"))?;
     if requests.len() > SUBREQUEST_LIMIT {
-        return Err(ApiError::bad_request(ErrorItem::new(
-            "INVALID_INPUT",
-            format!("Exceeded max number of subrequests ({SUBREQUEST_LIMIT})"),
-        )));
+        // Recorded answer (guardian/support-service-lambdas#766): 200, one entry with a null
+        // referenceId and LIMIT_EXCEEDED; nothing runs.
+        let error = ApiError::bad_request(ErrorItem::new(
+            "LIMIT_EXCEEDED",
+            format!("The request can\u{2019}t contain more than {SUBREQUEST_LIMIT} operations."),
+        ));
+        return Ok(Reply::json(
+            StatusCode::OK,
+            json!({"compositeResponse": [{"body": error.body(), "httpHeaders": {},
+                                          "httpStatusCode": 400, "referenceId": null}]}),
+        ));
     }
     let mut state = shared.org.write();
     let mut journal = Journal::default();

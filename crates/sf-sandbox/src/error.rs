@@ -167,7 +167,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
-        let mut response = (status, axum::Json(self.body())).into_response();
+        let mut response = salesforce_json(status, &self.body());
         if status == StatusCode::UNAUTHORIZED
             && let Ok(value) = "Token".parse()
         {
@@ -177,6 +177,18 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// A JSON answer with Salesforce's content type, `application/json;charset=UTF-8` (the
+/// `Content-Type` of every recorded answer in sf-fx-runtime-nodejs `mappings/`), where
+/// axum's `Json` says `application/json`.
+pub(crate) fn salesforce_json(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    response
 }
 
 /// Failures of the record-level validation: several items may apply to one record.

@@ -1361,6 +1361,21 @@ fn is_deleted(record: &Record) -> bool {
 }
 
 impl QuerySource for OrgState {
+    /// SOSL without `RETURNING` searches every object (REST API Developer Guide,
+    /// dome_search: `FIND {Acme}` answers Accounts). The trait's default is none, which made
+    /// such a search find nothing.
+    fn object_names(&self) -> Vec<String> {
+        self.object_defs().map(|def| def.name.clone()).collect()
+    }
+
+    fn child_relationship(
+        &self,
+        parent: &str,
+        relationship: &str,
+    ) -> Option<(String, String, String)> {
+        crate::schema::child_relationship(parent, relationship)
+    }
+
     fn object(&self, name: &str) -> Option<ObjectInfo> {
         self.object_def(name).map(|def| ObjectInfo {
             name: def.name.clone(),

@@ -150,5 +150,24 @@ pub(crate) fn search(shared: &Shared, caller: Caller<'_>, sosl: Option<&str>) ->
     let state = shared.org.read();
     let options = options(&state, caller, false, shared.batch_size);
     let answer = sosl::run_search(&*state, sosl, &options).map_err(query_error)?;
-    Ok(Reply::json(StatusCode::OK, answer.to_json()))
+    let body = answer.to_json();
+    // Up to API 36.0 a search answered a bare array of records; `searchRecords` came with
+    // 37.0 (REST API Developer Guide: the v35.0 edition's dome_search example is an array,
+    // the v37.0 edition's an object; restforce spec/fixtures/sobject/search_success_response.json
+    // recorded the array).
+    let major: u32 = caller
+        .version
+        .split('.')
+        .next()
+        .and_then(|major| major.parse().ok())
+        .unwrap_or(u32::MAX);
+    if major < 37 {
+        return Ok(Reply::json(
+            StatusCode::OK,
+            body.get("searchRecords")
+                .cloned()
+                .unwrap_or(serde_json::Value::Array(Vec::new())),
+        ));
+    }
+    Ok(Reply::json(StatusCode::OK, body))
 }

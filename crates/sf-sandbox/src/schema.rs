@@ -185,7 +185,13 @@ impl FieldDef {
             FieldType::Reference {
                 targets,
                 relationship_name,
-            } => (json!(targets), json!(relationship_name), targets.len() > 1),
+            } => (
+                json!(targets),
+                json!(relationship_name),
+                // Task.WhatId points to many objects in Salesforce (Object Reference, Task)
+                // even though the sandbox only has Account among them.
+                targets.len() > 1 || self.name == "WhatId",
+            ),
             _ => (json!([]), Value::Null, false),
         };
         let soap_type = match self.field_type {
@@ -206,7 +212,7 @@ impl FieldDef {
             })
             .collect();
         let is_text = self.is_text();
-        json!({
+        let mut described = json!({
             "aggregatable": !matches!(self.field_type, FieldType::TextArea),
             "autoNumber": false,
             "byteLength": if is_text { self.length * 3 } else { 0 },
@@ -238,9 +244,80 @@ impl FieldDef {
             "type": self.type_name(),
             "unique": self.unique,
             "updateable": self.updateable,
-        })
+        });
+        // The rest of a field's keys in API 44.0 (nettolicious/go-sfdc
+        // sobject/describe_test.go, a recorded Account describe), at the values a standard,
+        // unencrypted, non-formula field has. (Inserted apart: one json! this large passes
+        // the macro's recursion limit.)
+        let rest = [
+            ("aiPredictionField", json!(false)),
+            ("calculatedFormula", json!(null)),
+            ("cascadeDelete", json!(false)),
+            ("compoundFieldName", json!(null)),
+            ("controllerName", json!(null)),
+            ("defaultValueFormula", json!(null)),
+            ("dependentPicklist", json!(false)),
+            ("deprecatedAndHidden", json!(false)),
+            ("displayLocationInDecimal", json!(false)),
+            ("encrypted", json!(false)),
+            ("extraTypeInfo", json!(null)),
+            ("filteredLookupInfo", json!(null)),
+            ("formulaTreatNullNumberAsZero", json!(false)),
+            ("highScaleNumber", json!(false)),
+            ("htmlFormatted", json!(false)),
+            ("inlineHelpText", json!(null)),
+            ("mask", json!(null)),
+            ("maskType", json!(null)),
+            ("namePointing", json!(polymorphic)),
+            ("permissionable", json!(self.nillable && self.updateable)),
+            ("queryByDistance", json!(false)),
+            ("referenceTargetField", json!(null)),
+            ("relationshipOrder", json!(null)),
+            ("restrictedDelete", json!(false)),
+            ("searchPrefilterable", json!(false)),
+            ("writeRequiresMasterRead", json!(false)),
+        ];
+        if let Some(object) = described.as_object_mut() {
+            for (key, value) in rest {
+                object.insert(key.to_string(), value);
+            }
+        }
+        described
     }
 }
+
+/// Child relationships the Object Reference names: (parent, child, field, relationship).
+const CHILD_RELATIONSHIPS: &[(&str, &str, &str, &str)] = &[
+    ("Account", "Contact", "AccountId", "Contacts"),
+    ("Account", "Task", "WhatId", "Tasks"),
+    ("Account", "Account", "ParentId", "ChildAccounts"),
+    ("Contact", "Task", "WhoId", "Tasks"),
+    ("Lead", "Task", "WhoId", "Tasks"),
+];
+
+/// The child relationship `relationship` of `parent`, case-insensitively: (canonical
+/// relationship name, child object, child's lookup field).
+pub(crate) fn child_relationship(
+    parent: &str,
+    relationship: &str,
+) -> Option<(String, String, String)> {
+    CHILD_RELATIONSHIPS
+        .iter()
+        .find(|(owner, _, _, name)| {
+            owner.eq_ignore_ascii_case(parent) && name.eq_ignore_ascii_case(relationship)
+        })
+        .map(|(_, child, field, name)| {
+            (
+                (*name).to_string(),
+                (*child).to_string(),
+                (*field).to_string(),
+            )
+        })
+}
+
+/// The Master record type every object has (REST API Developer Guide, sObject Describe:
+/// `012000000000000AAA`).
+const MASTER_RECORD_TYPE: &str = "012000000000000AAA";
 
 /// An object definition.
 #[derive(Debug, Clone)]
@@ -291,7 +368,7 @@ impl ObjectDef {
     /// Global describe's entry for this object.
     pub fn describe_summary(&self, version: &str) -> Value {
         let base = format!("/services/data/v{version}/sobjects/{}", self.name);
-        json!({
+        let mut summary = json!({
             "activateable": false, "createable": true, "custom": false, "customSetting": false,
             "deletable": true, "deprecatedAndHidden": false, "feedEnabled": true,
             "keyPrefix": self.key_prefix, "label": self.label, "labelPlural": self.label_plural,
@@ -304,18 +381,84 @@ impl ObjectDef {
                 "describe": format!("{base}/describe"),
                 "rowTemplate": format!("{base}/{{ID}}"),
             },
-        })
+        });
+        // mruEnabled is absent from API 23.0's and 26.0's answers (restforce
+        // spec/fixtures/sobject/describe_sobjects_success_response.json; the guide's v26.0
+        // dome_describeGlobal example) and present by 44.0 (the go-sfdc recording); the
+        // sandbox adds it from 27.0, the first version not seen without it.
+        let major: u32 = version
+            .split('.')
+            .next()
+            .and_then(|major| major.parse().ok())
+            .unwrap_or(u32::MAX);
+        if major < 27
+            && let Some(object) = summary.as_object_mut()
+        {
+            object.remove("mruEnabled");
+        }
+        summary
     }
 
     /// The object's full describe.
     pub fn describe(&self, version: &str) -> Value {
         let mut summary = self.describe_summary(version);
         let fields: Vec<Value> = self.fields.iter().map(FieldDef::describe).collect();
+        let base = format!("/services/data/v{version}/sobjects/{}", self.name);
+        let children: Vec<Value> = CHILD_RELATIONSHIPS
+            .iter()
+            .filter(|(parent, ..)| *parent == self.name)
+            .map(|(_, child, field, relationship)| {
+                json!({"cascadeDelete": false, "childSObject": child, "deprecatedAndHidden": false,
+                       "field": field, "junctionIdListNames": [], "junctionReferenceTo": [],
+                       "relationshipName": relationship, "restrictedDelete": false})
+            })
+            .collect();
+        let plural = self.label_plural.to_lowercase();
+        // The keys of a full describe in API 44.0 (nettolicious/go-sfdc
+        // sobject/describe_test.go, a recorded Account describe).
         if let Some(object) = summary.as_object_mut() {
             object.insert("fields".to_string(), Value::Array(fields));
-            object.insert("childRelationships".to_string(), json!([]));
-            object.insert("recordTypeInfos".to_string(), json!([]));
+            object.insert("childRelationships".to_string(), Value::Array(children));
+            object.insert(
+                "recordTypeInfos".to_string(),
+                json!([{"active": true, "available": true, "defaultRecordTypeMapping": true,
+                        "developerName": "Master", "master": true, "name": "Master",
+                        "recordTypeId": MASTER_RECORD_TYPE,
+                        "urls": {"layout": format!("{base}/describe/layouts/{MASTER_RECORD_TYPE}")}}]),
+            );
             object.insert("searchLayoutable".to_string(), json!(true));
+            object.insert("actionOverrides".to_string(), json!([]));
+            object.insert("compactLayoutable".to_string(), json!(true));
+            // Account has the person-account subtype.
+            object.insert("hasSubtypes".to_string(), json!(self.name == "Account"));
+            object.insert("isSubtype".to_string(), json!(false));
+            object.insert("listviewable".to_string(), Value::Null);
+            object.insert("lookupLayoutable".to_string(), Value::Null);
+            object.insert("namedLayoutInfos".to_string(), json!([]));
+            object.insert("networkScopeFieldName".to_string(), Value::Null);
+            object.insert(
+                "supportedScopes".to_string(),
+                json!([{"label": format!("All {plural}"), "name": "everything"},
+                       {"label": format!("My {plural}"), "name": "mine"}]),
+            );
+            object.insert("mruEnabled".to_string(), json!(true));
+            object.insert(
+                "urls".to_string(),
+                json!({
+                    "sobject": base,
+                    "describe": format!("{base}/describe"),
+                    "rowTemplate": format!("{base}/{{ID}}"),
+                    "layouts": format!("{base}/describe/layouts"),
+                    "compactLayouts": format!("{base}/describe/compactLayouts"),
+                    "approvalLayouts": format!("{base}/describe/approvalLayouts"),
+                    "quickActions": format!("{base}/quickActions"),
+                    "listviews": format!("{base}/listviews"),
+                    "defaultValues": format!("{base}/defaultValues?recordTypeId&fields"),
+                    "uiDetailTemplate": "/{ID}",
+                    "uiEditTemplate": "/{ID}/e",
+                    "uiNewRecord": format!("/{}/e", self.key_prefix),
+                }),
+            );
         }
         summary
     }
@@ -530,6 +673,8 @@ fn contact() -> ObjectDef {
     fields.extend([
         owner(),
         reference("AccountId", "Account ID", &["Account"], "Account"),
+        // Object Reference, Contact: ReportsToId, a lookup to Contact named ReportsTo.
+        reference("ReportsToId", "Reports To ID", &["Contact"], "ReportsTo"),
         FieldDef::new("LastName", "Last Name", FieldType::String)
             .len(80)
             .required(),
@@ -647,7 +792,10 @@ fn user() -> ObjectDef {
             .calculated()
             .not_nillable(),
         FieldDef::new("Alias", "Alias", FieldType::String).len(8),
-        FieldDef::new("Email", "Email", FieldType::Email).required(),
+        // User.Email is 128 characters (Object Reference, User).
+        FieldDef::new("Email", "Email", FieldType::Email)
+            .len(128)
+            .required(),
         phone("Phone", "Phone"),
         phone("MobilePhone", "Mobile"),
         FieldDef::new("Extension", "Extension", FieldType::String).len(40),

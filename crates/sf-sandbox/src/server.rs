@@ -125,7 +125,7 @@ pub(crate) struct Authed {
 type SharedState = State<Arc<Shared>>;
 
 fn json_response(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
+    crate::error::salesforce_json(status, &body)
 }
 
 impl IntoResponse for Reply {
@@ -481,14 +481,24 @@ async fn limits(State(shared): SharedState) -> Response {
         json!({
             "ConcurrentAsyncGetReportInstances": pair(200, 200),
             "ConcurrentSyncReportRuns": pair(20, 20),
+            // Names and Developer Edition figures from a recorded answer (nowellpoint
+            // Limits.java) and the guide's list (resources_limits).
+            "DailyAnalyticsDataflowJobExecutions": pair(50, 50),
             "DailyApiRequests": pair(max, max.saturating_sub(used)),
             "DailyAsyncApexExecutions": pair(250_000, 250_000),
             "DailyBulkApiBatches": pair(15_000, 15_000),
+            "DailyBulkApiRequests": pair(10_000, 10_000),
+            "DailyBulkV2QueryFileStorageMB": pair(976_562, 976_562),
             "DailyBulkV2QueryJobs": pair(10_000, 10_000),
+            "DailyDurableGenericStreamingApiEvents": pair(10_000, 10_000),
+            "DailyDurableStreamingApiEvents": pair(10_000, 10_000),
+            "DailyGenericStreamingApiEvents": pair(10_000, 10_000),
             "DailyStreamingApiEvents": pair(1_000_000, 1_000_000),
             "DataStorageMB": pair(1024, 1024),
             "FileStorageMB": pair(1024, 1024),
+            "HourlyODataCallout": pair(20_000, 20_000),
             "HourlyTimeBasedWorkflow": pair(1000, 1000),
+            "MassEmail": pair(10, 10),
             "SingleEmail": pair(5000, 5000),
         }),
     )
@@ -524,6 +534,14 @@ async fn collection_delete(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let ids = query.get("ids").cloned().unwrap_or_default();
+    if ids.split(',').all(|id| id.trim().is_empty()) {
+        // restforce spec/fixtures/sobject/composite_sobjects_destroy_bad_request_response.json.
+        return ApiError::bad_request(crate::error::ErrorItem::new(
+            "REQUIRED_FIELD_MISSING",
+            "At least 1 Id is required.",
+        ))
+        .into_response();
+    }
     let all_or_none = query
         .get("allOrNone")
         .is_some_and(|value| value.eq_ignore_ascii_case("true"));
@@ -857,6 +875,32 @@ async fn soap_login(
     (StatusCode::OK, xml_type, response).into_response()
 }
 
+/// Salesforce answers a method a resource does not take with 405 and a body naming the
+/// methods it does take, HEAD first: `HTTP Method 'PATCH' not allowed. Allowed are
+/// HEAD,GET,POST` (quoted in omniphx/forrest#191 and #59, jarrodek/ChromeRestClient#1148).
+/// axum's own 405 has no body, so every API route names its methods through [`only`].
+fn method_not_allowed(method: &Method, allowed: &str) -> Response {
+    let mut response = json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        json!([{"errorCode": "METHOD_NOT_ALLOWED",
+                "message": format!("HTTP Method '{method}' not allowed. Allowed are {allowed}")}]),
+    );
+    if let Ok(value) = HeaderValue::from_str(allowed) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+/// `method_router`, answering other methods as Salesforce does; `allowed` lists the methods
+/// in Salesforce's order (HEAD, GET, POST, PATCH, DELETE).
+fn only(
+    method_router: MethodRouter<Arc<Shared>>,
+    allowed: &'static str,
+) -> MethodRouter<Arc<Shared>> {
+    method_router
+        .fallback(move |method: Method| async move { method_not_allowed(&method, allowed) })
+}
+
 async fn not_found() -> Response {
     ApiError::not_found().into_response()
 }
@@ -876,50 +920,72 @@ fn both(
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     use axum::routing::{delete as delete_route, patch};
     let data = |path: &str| format!("/services/data/{{version}}{path}");
+    const GET: &str = "HEAD,GET";
     let mut api = Router::new()
-        .route(&data("/"), get(resources))
-        .route(&data(""), get(resources));
-    api = both(api, &data("/sobjects"), get(describe_global));
+        .route(&data("/"), only(get(resources), GET))
+        .route(&data(""), only(get(resources), GET));
+    api = both(api, &data("/sobjects"), only(get(describe_global), GET));
     api = both(
         api,
         &data("/sobjects/{object}"),
-        get(object_info).post(create),
+        only(get(object_info).post(create), "HEAD,GET,POST"),
     );
-    api = both(api, &data("/sobjects/{object}/describe"), get(describe));
-    api = both(api, &data("/sobjects/{object}/updated"), get(updated));
-    api = both(api, &data("/sobjects/{object}/deleted"), get(deleted));
+    api = both(
+        api,
+        &data("/sobjects/{object}/describe"),
+        only(get(describe), GET),
+    );
+    api = both(
+        api,
+        &data("/sobjects/{object}/updated"),
+        only(get(updated), GET),
+    );
+    api = both(
+        api,
+        &data("/sobjects/{object}/deleted"),
+        only(get(deleted), GET),
+    );
     api = api
         .route(
             &data("/sobjects/{object}/{id}"),
-            get(retrieve).patch(update).delete(delete),
+            only(
+                get(retrieve).patch(update).delete(delete),
+                "HEAD,GET,PATCH,DELETE",
+            ),
         )
         .route(
             &data("/sobjects/{object}/{field}/{value}"),
-            get(by_external_id).patch(upsert),
+            only(get(by_external_id).patch(upsert), "HEAD,GET,PATCH"),
         );
-    api = both(api, &data("/query"), get(query));
-    api = both(api, &data("/queryAll"), get(query_all));
+    api = both(api, &data("/query"), only(get(query), GET));
+    api = both(api, &data("/queryAll"), only(get(query_all), GET));
     api = api
-        .route(&data("/query/{locator}"), get(query_more))
-        .route(&data("/queryAll/{locator}"), get(query_more));
-    api = both(api, &data("/search"), get(search));
-    api = both(api, &data("/limits"), get(limits));
-    api = both(api, &data("/composite"), post(composite));
+        .route(&data("/query/{locator}"), only(get(query_more), GET))
+        .route(&data("/queryAll/{locator}"), only(get(query_more), GET));
+    api = both(api, &data("/search"), only(get(search), GET));
+    api = both(api, &data("/limits"), only(get(limits), GET));
+    api = both(api, &data("/composite"), only(post(composite), "POST"));
     api = both(
         api,
         &data("/composite/sobjects"),
-        post(collection_create)
-            .patch(collection_update)
-            .merge(delete_route(collection_delete)),
+        only(
+            post(collection_create)
+                .patch(collection_update)
+                .merge(delete_route(collection_delete)),
+            "POST,PATCH,DELETE",
+        ),
     );
     api = api
         .route(
             &data("/composite/sobjects/{object}"),
-            get(collection_retrieve).post(collection_retrieve_post),
+            only(
+                get(collection_retrieve).post(collection_retrieve_post),
+                "HEAD,GET,POST",
+            ),
         )
         .route(
             &data("/composite/sobjects/{object}/{field}"),
-            patch(collection_upsert),
+            only(patch(collection_upsert), "PATCH"),
         );
     let api = api.route_layer(middleware::from_fn_with_state(shared.clone(), api_gate));
 

@@ -1,6 +1,8 @@
 //! Unmodified third-party Salesforce clients against the sandbox: simple-salesforce
 //! (Python) and jsforce (Node) run the scripts in `fidelity/` (auth, query with paging,
-//! search, describe, create, update, upsert, collections, limits, an error case).
+//! search, describe, create, update, upsert, collections, limits, an error case; queryAll,
+//! updated/ and deleted/, collection upsert with partial failure, person accounts, a
+//! refreshed token, an exhausted daily allowance).
 //!
 //! The clients are installed by `scripts/test` (scripts/lib/setup.sh) under `.tools/`,
 //! which exports CALLSYNC_FIDELITY_PYTHON and CALLSYNC_FIDELITY_NODE_PATH. Without them a

@@ -32,6 +32,12 @@ pub(crate) enum SelectItem {
         path: FieldPath,
         alias: Option<String>,
     },
+    /// A parent-to-child subquery, `(SELECT ... FROM Contacts ...)`; its `object` is the
+    /// child relationship's name as written (`Contacts` or `Account.Contacts`).
+    Subquery {
+        statement: Box<SelectStatement>,
+        offset: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +95,8 @@ pub(crate) enum Condition {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Clauses {
     pub condition: Option<Condition>,
+    /// `GROUP BY a, b` (SOQL only; SOSL's RETURNING refuses it).
+    pub group_by: Vec<FieldPath>,
     pub order_by: Vec<OrderItem>,
     pub limit: Option<u64>,
     pub offset: Option<u64>,
@@ -230,6 +238,15 @@ impl<'q> Parser<'q> {
 
     /// A whole SOQL statement.
     pub(crate) fn parse_select_statement(&mut self) -> Result<SelectStatement, QueryError> {
+        if !self.at_keyword("SELECT") {
+            // A statement that does not start with SELECT is refused before Salesforce's
+            // parser echoes anything: "unexpected token: SELEKT", no caret, no quotes
+            // (forcedotcom/sf-fx-runtime-nodejs mappings/query-malformed-soql.json).
+            let token = self.peek();
+            return Err(self
+                .dialect
+                .syntax_error(format!("unexpected token: {}", token.shown())));
+        }
         self.expect_keyword("SELECT")?;
         let items = self.parse_select_items()?;
         self.expect_keyword("FROM")?;
@@ -260,6 +277,29 @@ impl<'q> Parser<'q> {
     }
 
     fn parse_select_item(&mut self) -> Result<SelectItem, QueryError> {
+        if self.peek().kind == TokenKind::LeftParen
+            && matches!(&self.peek_at(1).kind, TokenKind::Word(word) if word.eq_ignore_ascii_case("SELECT"))
+        {
+            // A parent-to-child subquery (SOQL and SOSL Reference, "Using Relationship
+            // Queries"): its FROM names the child relationship, and it takes WHERE, ORDER BY
+            // and LIMIT.
+            let open = self.advance();
+            self.expect_keyword("SELECT")?;
+            let items = self.parse_select_items()?;
+            self.expect_keyword("FROM")?;
+            let (object, object_offset) = self.expect_name()?;
+            let clauses = self.parse_clauses(false)?;
+            self.expect(&TokenKind::RightParen)?;
+            return Ok(SelectItem::Subquery {
+                statement: Box::new(SelectStatement {
+                    items,
+                    object,
+                    object_offset,
+                    clauses,
+                }),
+                offset: open.offset,
+            });
+        }
         if self.peek_at(1).kind == TokenKind::LeftParen && self.at_keyword("COUNT") {
             let count = self.advance();
             self.advance();
@@ -293,6 +333,20 @@ impl<'q> Parser<'q> {
         let mut clauses = Clauses::default();
         if self.eat_keyword("WHERE") {
             clauses.condition = Some(self.parse_condition()?);
+        }
+        if self.at_keyword("GROUP")
+            && matches!(&self.peek_at(1).kind, TokenKind::Word(word) if word.eq_ignore_ascii_case("BY"))
+        {
+            self.advance();
+            self.advance();
+            loop {
+                clauses.group_by.push(self.expect_field()?);
+                if self.peek().kind == TokenKind::Comma {
+                    self.advance();
+                } else {
+                    break;
+                }
+            }
         }
         if self.at_keyword("ORDER") {
             self.advance();

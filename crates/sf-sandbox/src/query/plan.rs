@@ -1020,6 +1020,22 @@ pub(crate) fn sort_rows<'a>(
 pub(crate) struct RenderNode {
     fields: Vec<ResolvedField>,
     children: Vec<(Hop, RenderNode)>,
+    subqueries: Vec<ChildQuery>,
+}
+
+/// A parent-to-child subquery, planned: rendered under the relationship's name as a nested
+/// query result (`{"totalSize", "done", "records"}`), or `null` when the parent has no
+/// matching children (forcedotcom/sf-fx-runtime-nodejs mappings/query-with-subquery.json;
+/// SOQL and SOSL Reference, "Using Relationship Queries").
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChildQuery {
+    pub relationship: String,
+    pub object: String,
+    pub foreign_key: String,
+    pub render: RenderNode,
+    pub predicate: Option<Predicate>,
+    pub order: Vec<SortKey>,
+    pub limit: Option<u64>,
 }
 
 impl RenderNode {
@@ -1055,6 +1071,11 @@ impl RenderNode {
         true
     }
 
+    /// Adds a parent-to-child subquery.
+    pub(crate) fn add_subquery(&mut self, subquery: ChildQuery) {
+        self.subqueries.push(subquery);
+    }
+
     /// Renders `record` of `object` in the REST shape.
     pub(crate) fn render(
         &self,
@@ -1088,6 +1109,46 @@ impl RenderNode {
                 None => Value::Null,
             };
             map.insert(hop.relationship.clone(), rendered);
+        }
+        let parent_id = record.get("Id").and_then(Value::as_str);
+        for subquery in &self.subqueries {
+            // A scan of the child object per parent: subqueries serve tests and small
+            // results, not the generator's million records.
+            let mut rows: Vec<&Record> = source
+                .records(&subquery.object, false)
+                .filter(|child| {
+                    parent_id.is_some()
+                        && child.get(&subquery.foreign_key).and_then(Value::as_str) == parent_id
+                })
+                .filter(|child| {
+                    subquery
+                        .predicate
+                        .as_ref()
+                        .is_none_or(|predicate| predicate.matches(source, child))
+                })
+                .collect();
+            sort_rows(source, &mut rows, &subquery.order);
+            if let Some(limit) = subquery.limit {
+                rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            }
+            let rendered = if rows.is_empty() {
+                Value::Null
+            } else {
+                let records: Vec<Value> = rows
+                    .iter()
+                    .map(|child| {
+                        subquery
+                            .render
+                            .render(source, &subquery.object, child, api_version)
+                    })
+                    .collect();
+                let mut result = Map::new();
+                result.insert("totalSize".to_string(), Value::from(records.len()));
+                result.insert("done".to_string(), Value::Bool(true));
+                result.insert("records".to_string(), Value::Array(records));
+                Value::Object(result)
+            };
+            map.insert(subquery.relationship.clone(), rendered);
         }
         Value::Object(map)
     }

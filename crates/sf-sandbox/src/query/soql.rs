@@ -160,7 +160,8 @@ pub fn run_query(
     let take = plan.limit.map_or(usize::MAX, |limit| {
         usize::try_from(limit).unwrap_or(usize::MAX)
     });
-    let rows: Vec<&Record> = rows.into_iter().skip(skip).take(take).collect();
+    let sorted = rows;
+    let rows: Vec<&Record> = sorted.iter().copied().skip(skip).take(take).collect();
     let version = options.version();
     match &plan.shape {
         SelectShape::CountAll => Ok(QueryOutcome {
@@ -193,6 +194,22 @@ pub fn run_query(
                 page: QueryPage {
                     total_size: 1,
                     records: vec![Value::Object(record)],
+                    next_offset: None,
+                },
+                cursor: None,
+            })
+        }
+        SelectShape::Grouped { keys, columns } => {
+            // LIMIT and OFFSET count groups, not rows.
+            let records: Vec<Value> = group_rows(source, &sorted, keys, columns)
+                .into_iter()
+                .skip(skip)
+                .take(take)
+                .collect();
+            Ok(QueryOutcome {
+                page: QueryPage {
+                    total_size: records.len(),
+                    records,
                     next_offset: None,
                 },
                 cursor: None,
@@ -273,6 +290,26 @@ pub(crate) enum SelectShape {
         field: plan::ResolvedField,
         alias: Option<String>,
     },
+    /// `GROUP BY`: one AggregateResult per distinct value of the grouped fields.
+    Grouped {
+        keys: Vec<plan::ResolvedField>,
+        columns: Vec<GroupColumn>,
+    },
+}
+
+/// One column of a grouped result, named as Salesforce names it: a grouped field by its
+/// name, an aggregate by its alias or `expr0`, `expr1`... in select-list order (restforce
+/// spec/fixtures/sobject/query_aggregate_success_response.json; SOQL and SOSL Reference,
+/// "Using Aliases with GROUP BY").
+pub(crate) enum GroupColumn {
+    Key {
+        name: String,
+        index: usize,
+    },
+    Count {
+        name: String,
+        field: Option<plan::ResolvedField>,
+    },
 }
 
 struct SelectPlan {
@@ -290,7 +327,11 @@ impl SelectPlan {
         statement: &SelectStatement,
     ) -> Result<SelectPlan, QueryError> {
         let object = plan::resolve_object(context, &statement.object, statement.object_offset)?;
-        let shape = select_shape(context, &object, &statement.items)?;
+        let shape = if statement.clauses.group_by.is_empty() {
+            select_shape(context, &object, &statement.items)?
+        } else {
+            grouped_shape(context, &object, statement)?
+        };
         let predicate = statement
             .clauses
             .condition
@@ -318,7 +359,7 @@ pub(crate) fn select_shape(
     let aggregate_offset = items.iter().find_map(|item| match item {
         SelectItem::CountAll { offset } => Some(*offset),
         SelectItem::Count { path, .. } => Some(path.offset),
-        SelectItem::Field(_) => None,
+        SelectItem::Field(_) | SelectItem::Subquery { .. } => None,
     });
     if let Some(offset) = aggregate_offset {
         if items.len() > 1 {
@@ -342,25 +383,210 @@ pub(crate) fn select_shape(
                 field: plan::resolve_field(context, object, path)?,
                 alias: alias.clone(),
             }),
-            SelectItem::Field(_) => Ok(SelectShape::CountAll),
+            SelectItem::Field(_) | SelectItem::Subquery { .. } => Ok(SelectShape::CountAll),
         };
     }
     let mut render = RenderNode::default();
     for item in items {
-        if let SelectItem::Field(path) = item {
-            let field = plan::resolve_field(context, object, path)?;
-            if !render.add(&field) {
+        match item {
+            SelectItem::Field(path) => {
+                let field = plan::resolve_field(context, object, path)?;
+                if !render.add(&field) {
+                    return Err(QueryError::MalformedQuery {
+                        message: super::error::caret_message(
+                            context.statement,
+                            path.offset,
+                            &format!("duplicate field selected: {}", path.text),
+                        ),
+                    });
+                }
+            }
+            SelectItem::Subquery { statement, .. } => {
+                render.add_subquery(child_query(context, object, statement)?);
+            }
+            _ => {}
+        }
+    }
+    Ok(SelectShape::Records(render))
+}
+
+/// Plans a parent-to-child subquery of `parent`. Its FROM is the child relationship, with
+/// or without the parent's name in front (`Account.Contacts`, as recorded in
+/// sf-fx-runtime-nodejs mappings/query-with-subquery.json).
+fn child_query(
+    context: &PlanContext<'_>,
+    parent: &str,
+    statement: &SelectStatement,
+) -> Result<plan::ChildQuery, QueryError> {
+    let written = statement.object.as_str();
+    let name = match written.split_once('.') {
+        Some((owner, name)) if owner.eq_ignore_ascii_case(parent) => name,
+        _ => written,
+    };
+    let Some((relationship, object, foreign_key)) = context.source.child_relationship(parent, name)
+    else {
+        // Salesforce's wording for an unknown child relationship, under INVALID_TYPE.
+        return Err(QueryError::InvalidType {
+            message: super::error::caret_message(
+                context.statement,
+                statement.object_offset,
+                &format!(
+                    "Didn't understand relationship '{name}' in FROM part of query call. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names."
+                ),
+            ),
+        });
+    };
+    if statement
+        .items
+        .iter()
+        .any(|item| !matches!(item, SelectItem::Field(_)))
+    {
+        return Err(QueryError::MalformedQuery {
+            message: super::error::caret_message(
+                context.statement,
+                statement.object_offset,
+                "a subquery selects fields only",
+            ),
+        });
+    }
+    let render = match select_shape(context, &object, &statement.items)? {
+        SelectShape::Records(render) => render,
+        _ => RenderNode::default(),
+    };
+    let predicate = statement
+        .clauses
+        .condition
+        .as_ref()
+        .map(|condition| plan::compile_condition(context, &object, condition))
+        .transpose()?;
+    let order = plan::compile_order(context, &object, &statement.clauses.order_by)?;
+    Ok(plan::ChildQuery {
+        relationship,
+        object,
+        foreign_key,
+        render,
+        predicate,
+        order,
+        limit: statement.clauses.limit,
+    })
+}
+
+/// Checks a `GROUP BY` statement: every selected field is grouped, the rest are COUNTs.
+fn grouped_shape(
+    context: &PlanContext<'_>,
+    object: &str,
+    statement: &SelectStatement,
+) -> Result<SelectShape, QueryError> {
+    let keys = statement
+        .clauses
+        .group_by
+        .iter()
+        .map(|path| plan::resolve_field(context, object, path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut columns = Vec::new();
+    let mut unnamed = 0;
+    let mut next_expr = || {
+        let name = format!("expr{unnamed}");
+        unnamed += 1;
+        name
+    };
+    for item in &statement.items {
+        match item {
+            SelectItem::Field(path) => {
+                let field = plan::resolve_field(context, object, path)?;
+                let Some(index) = keys.iter().position(|key| *key == field) else {
+                    return Err(QueryError::MalformedQuery {
+                        message: super::error::caret_message(
+                            context.statement,
+                            path.offset,
+                            &format!("Field must be grouped or aggregated: {}", path.text),
+                        ),
+                    });
+                };
+                columns.push(GroupColumn::Key {
+                    name: field.name.clone(),
+                    index,
+                });
+            }
+            SelectItem::Count { path, alias } => {
+                let field = plan::resolve_field(context, object, path)?;
+                let name = alias.clone().unwrap_or_else(&mut next_expr);
+                columns.push(GroupColumn::Count {
+                    name,
+                    field: Some(field),
+                });
+            }
+            SelectItem::CountAll { .. } => columns.push(GroupColumn::Count {
+                name: next_expr(),
+                field: None,
+            }),
+            SelectItem::Subquery { offset, .. } => {
                 return Err(QueryError::MalformedQuery {
                     message: super::error::caret_message(
                         context.statement,
-                        path.offset,
-                        &format!("duplicate field selected: {}", path.text),
+                        *offset,
+                        "a subquery cannot be grouped",
                     ),
                 });
             }
         }
     }
-    Ok(SelectShape::Records(render))
+    Ok(SelectShape::Grouped { keys, columns })
+}
+
+/// Groups `rows` (already filtered and sorted) into AggregateResult records, in the order
+/// each group first appears.
+fn group_rows(
+    source: &dyn QuerySource,
+    rows: &[&Record],
+    keys: &[plan::ResolvedField],
+    columns: &[GroupColumn],
+) -> Vec<Value> {
+    let mut groups: Vec<(Vec<Value>, Vec<&Record>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for record in rows {
+        let values: Vec<Value> = keys
+            .iter()
+            .map(|key| plan::read(source, record, key).to_json())
+            .collect();
+        let signature = Value::Array(values.clone()).to_string();
+        let position = *index.entry(signature).or_insert_with(|| {
+            groups.push((values, Vec::new()));
+            groups.len() - 1
+        });
+        groups[position].1.push(record);
+    }
+    groups
+        .into_iter()
+        .map(|(values, members)| {
+            let mut record = Map::new();
+            let mut attributes = Map::new();
+            attributes.insert(
+                "type".to_string(),
+                Value::String("AggregateResult".to_string()),
+            );
+            record.insert("attributes".to_string(), Value::Object(attributes));
+            for column in columns {
+                match column {
+                    GroupColumn::Key { name, index } => {
+                        record.insert(name.clone(), values[*index].clone());
+                    }
+                    GroupColumn::Count { name, field } => {
+                        let counted = members
+                            .iter()
+                            .filter(|member| {
+                                field.as_ref().is_none_or(|field| {
+                                    !plan::read(source, member, field).to_json().is_null()
+                                })
+                            })
+                            .count();
+                        record.insert(name.clone(), Value::from(counted));
+                    }
+                }
+            }
+            Value::Object(record)
+        })
+        .collect()
 }
 
 impl SelectShape {

@@ -451,6 +451,70 @@ fn malformed_locators_are_told_apart() {
     assert_eq!(parse_locator("01g-abc"), None);
 }
 
+#[test]
+fn a_parent_to_child_subquery_nests_each_parents_children_or_null() {
+    let fixture = fixture();
+    let body = run_query(
+        &fixture.org,
+        "SELECT Name, (SELECT LastName FROM Account.Contacts ORDER BY LastName) FROM Account ORDER BY Name",
+        &options(),
+    )
+    .unwrap()
+    .page
+    .to_json("53.0", None);
+    let records = body["records"].as_array().unwrap();
+    assert_eq!(records[0]["Name"], json!("Acme"));
+    assert_eq!(records[0]["Contacts"]["totalSize"], json!(1));
+    assert_eq!(records[0]["Contacts"]["done"], json!(true));
+    assert_eq!(
+        records[0]["Contacts"]["records"][0]["LastName"],
+        json!("Yamada")
+    );
+    let filtered = run_query(
+        &fixture.org,
+        "SELECT Name, (SELECT LastName FROM Contacts WHERE LastName = 'Nobody') FROM Account",
+        &options(),
+    )
+    .unwrap()
+    .page
+    .to_json("53.0", None);
+    assert!(
+        filtered["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|record| record["Contacts"].is_null())
+    );
+    let (code, message) = refused("SELECT Name, (SELECT Id FROM Widgets) FROM Account");
+    assert_eq!(code, "INVALID_TYPE");
+    assert!(
+        message.contains("Didn't understand relationship 'Widgets' in FROM part of query call")
+    );
+}
+
+#[test]
+fn group_by_counts_each_group_under_its_alias_or_expr() {
+    let fixture = fixture();
+    let body = run_query(
+        &fixture.org,
+        "SELECT Status, COUNT(Id), COUNT(WhoId) people FROM Task GROUP BY Status ORDER BY Status",
+        &options(),
+    )
+    .unwrap()
+    .page
+    .to_json("62.0", None);
+    assert_eq!(
+        body,
+        json!({"totalSize": 2, "done": true, "records": [
+            {"attributes": {"type": "AggregateResult"}, "Status": "Completed", "expr0": 1, "people": 1},
+            {"attributes": {"type": "AggregateResult"}, "Status": "Open", "expr0": 2, "people": 1}
+        ]})
+    );
+    let (code, message) = refused("SELECT Subject, COUNT(Id) FROM Task GROUP BY Status");
+    assert_eq!(code, "MALFORMED_QUERY");
+    assert!(message.ends_with("Field must be grouped or aggregated: Subject"));
+}
+
 fn refused(soql: &str) -> (String, String) {
     let fixture = fixture();
     let error = run_query(&fixture.org, soql, &options())

@@ -271,6 +271,17 @@ struct Target {
 impl Target {
     fn build(context: &PlanContext<'_>, spec: Spec) -> Result<Target, QueryError> {
         let object = plan::resolve_object(context, &spec.object, spec.offset)?;
+        if let Some(grouped) = spec.clauses.group_by.first() {
+            // SOSL's RETURNING takes WHERE, ORDER BY, LIMIT and OFFSET, not GROUP BY (SOQL
+            // and SOSL Reference, RETURNING FieldSpec).
+            return Err(QueryError::MalformedSearch {
+                message: caret_message(
+                    context.statement,
+                    grouped.offset,
+                    "unexpected token: 'GROUP'",
+                ),
+            });
+        }
         let render = match &spec.items {
             Some(items) => select_shape(context, &object, items)?
                 .render_node()

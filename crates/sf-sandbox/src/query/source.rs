@@ -88,6 +88,17 @@ pub trait QuerySource {
     fn object_names(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// The child relationship `relationship` of `parent` (`Contacts` of Account), for
+    /// parent-to-child subqueries: its canonical name, the child object and the child's
+    /// lookup field. The default, none, makes every subquery an unknown relationship.
+    fn child_relationship(
+        &self,
+        _parent: &str,
+        _relationship: &str,
+    ) -> Option<(String, String, String)> {
+        None
+    }
 }
 
 /// The name fields SOSL's `IN NAME FIELDS` searches on the sandbox's standard objects: `Name`,

@@ -161,6 +161,14 @@ impl TestOrg {
 }
 
 impl QuerySource for TestOrg {
+    fn child_relationship(
+        &self,
+        parent: &str,
+        relationship: &str,
+    ) -> Option<(String, String, String)> {
+        crate::schema::child_relationship(parent, relationship)
+    }
+
     fn object(&self, name: &str) -> Option<ObjectInfo> {
         self.info(name).map(|(info, _)| info.clone())
     }
