@@ -91,6 +91,11 @@ pub(super) struct CallView {
 
 impl From<CallRow> for CallView {
     fn from(row: CallRow) -> CallView {
+        let linked = row
+            .linked()
+            .ok()
+            .flatten()
+            .and_then(|found| serde_json::to_value(found).ok());
         CallView {
             call_id: row.call_id,
             user_id: row.summary.user_id,
@@ -101,9 +106,7 @@ impl From<CallRow> for CallView {
             sync_state: row.sync_state,
             wait_reason: row.wait_reason,
             task_id: row.task_id,
-            linked: row
-                .linked_json
-                .and_then(|json| serde_json::from_str(&json).ok()),
+            linked,
         }
     }
 }

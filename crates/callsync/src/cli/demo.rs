@@ -535,9 +535,10 @@ async fn print_summary(
             *states.entry(call.sync_state.as_str()).or_default() += 1;
             if call.sync_state == SyncState::Synced {
                 let object = call
-                    .linked_json
-                    .as_deref()
-                    .and_then(|json| serde_json::from_str::<Value>(json).ok())
+                    .linked()
+                    .ok()
+                    .flatten()
+                    .and_then(|found| serde_json::to_value(found).ok())
                     .and_then(|linked| linked["object"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| "unlinked".into());
                 *links.entry(object).or_default() += 1;

@@ -157,6 +157,13 @@ impl Store {
         Ok(())
     }
 
+    /// Runs one SQL statement as it is: for tests that must damage a row the way a
+    /// hand edit or a bad migration would.
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn execute_for_tests(&self, sql: &str) -> anyhow::Result<u64> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

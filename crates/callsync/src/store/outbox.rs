@@ -308,7 +308,8 @@ impl Store {
         Self::fence_in(&mut tx, item).await?;
         sqlx::query(
             "UPDATE calls SET user_id = $3, kind = $4, customer_number = $5, updated_at = $6,
-                sync_state = $7, task_id = $8, written = $9, linked = $10, wait_reason = NULL,
+                sync_state = $7, task_id = $8, written = COALESCE($9, written),
+                linked = COALESCE($10, linked), wait_reason = NULL,
                 create_attempted_at = CASE WHEN $8 IS NULL THEN create_attempted_at ELSE NULL END,
                 create_in_flight = 0
              WHERE org_id = $1 AND call_id = $2",
@@ -321,8 +322,18 @@ impl Store {
         .bind(millis(now))
         .bind(done.sync_state.as_str())
         .bind(&done.task_id)
-        .bind(&done.written_json)
-        .bind(&done.linked_json)
+        .bind(
+            done.written
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        )
+        .bind(
+            done.linked
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        )
         .execute(&mut *tx)
         .await?;
         if let Some(contact) = &done.contact {

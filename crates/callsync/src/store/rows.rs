@@ -1,7 +1,10 @@
-//! The plain values the store takes and gives back, and their decoding from
-//! rows. They hold JSON as text: the store keeps what the service hands it
-//! and does not interpret the rules' types.
+//! The values the store takes and gives back, and their decoding from rows.
+//! Structured values (what was written to a Task, the linked record) are JSON
+//! text in the database; the store encodes and decodes them, so no caller
+//! handles their text.
 
+use callsync_core::matching::Match;
+use callsync_core::sync::WrittenTask;
 use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::Row as _;
@@ -251,11 +254,12 @@ pub struct Finished {
     pub summary: CallSummary,
     pub sync_state: SyncState,
     pub task_id: Option<String>,
-    /// The owned Task fields as last sent (JSON), to send only changes.
-    pub written_json: Option<String>,
-    /// The record the call is linked to (JSON), kept so updates never
-    /// re-match.
-    pub linked_json: Option<String>,
+    /// What the Task now holds (the owned fields as last sent), to send only changes;
+    /// `None` keeps what is stored.
+    pub written: Option<WrittenTask>,
+    /// The record the call is linked to, kept so updates never re-match; `None` keeps
+    /// what is stored.
+    pub linked: Option<Match>,
     pub contact: Option<ContactEntry>,
     pub history: Option<HistoryLine>,
 }
@@ -269,8 +273,10 @@ pub struct CallRow {
     pub updated_at: Timestamp,
     pub sync_state: SyncState,
     pub task_id: Option<String>,
-    pub written_json: Option<String>,
-    pub linked_json: Option<String>,
+    /// Stored as JSON; read through [`CallRow::written`].
+    written_json: Option<String>,
+    /// Stored as JSON; read through [`CallRow::linked`].
+    linked_json: Option<String>,
     pub create_attempted_at: Option<Timestamp>,
     /// A create was sent and its step never recorded how it ended (store/outbox.rs).
     pub create_in_flight: bool,
@@ -278,7 +284,46 @@ pub struct CallRow {
     pub wait_reason: Option<String>,
 }
 
+/// A value stored as JSON that no longer decodes (a hand-edited row, a downgrade): the
+/// caller decides what that means for the call, so it is an error of its own rather
+/// than a failure to read the row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stored {what} of call {call_id:?} cannot be read: {reason}")]
+pub struct UnreadableJson {
+    pub what: &'static str,
+    pub call_id: String,
+    pub reason: String,
+}
+
 impl CallRow {
+    /// What callsync last wrote to the call's Task (R6).
+    pub fn written(&self) -> Result<WrittenTask, UnreadableJson> {
+        match &self.written_json {
+            None => Ok(WrittenTask::NotCreated),
+            Some(json) => {
+                serde_json::from_str(json).map_err(|error| self.unreadable("Task fields", error))
+            }
+        }
+    }
+
+    /// The record the call was linked to (R3), if any.
+    pub fn linked(&self) -> Result<Option<Match>, UnreadableJson> {
+        match &self.linked_json {
+            None => Ok(None),
+            Some(json) => {
+                serde_json::from_str(json).map_err(|error| self.unreadable("linked record", error))
+            }
+        }
+    }
+
+    fn unreadable(&self, what: &'static str, error: serde_json::Error) -> UnreadableJson {
+        UnreadableJson {
+            what,
+            call_id: self.call_id.clone(),
+            reason: error.to_string(),
+        }
+    }
+
     pub(super) fn from_row(r: &AnyRow) -> anyhow::Result<CallRow> {
         let state: String = r.try_get("sync_state")?;
         Ok(CallRow {

@@ -48,8 +48,8 @@ fn finished(state: SyncState, task: Option<&str>) -> Finished {
         },
         sync_state: state,
         task_id: task.map(str::to_owned),
-        written_json: Some("{}".into()),
-        linked_json: None,
+        written: None,
+        linked: None,
         contact: None,
         history: Some(HistoryLine {
             action: "create_task".into(),

@@ -158,19 +158,16 @@ impl Worker {
                 "post the call's events again, then retry",
             )));
         };
-        let written: WrittenTask = match &row.written_json {
-            Some(json) => match serde_json::from_str(json) {
-                Ok(written) => written,
-                Err(error) => {
-                    return Ok(Err(internal(
-                        "CALLSYNC_WRITTEN_UNREADABLE",
-                        format!("what was written to the call's Task cannot be read: {error}"),
-                        "report this to callsync's maintainers with the call id; the Task in \
-                         Salesforce is unaffected",
-                    )));
-                }
-            },
-            None => WrittenTask::NotCreated,
+        let written = match row.written() {
+            Ok(written) => written,
+            Err(error) => {
+                return Ok(Err(internal(
+                    "CALLSYNC_WRITTEN_UNREADABLE",
+                    error.to_string(),
+                    "report this to callsync's maintainers with the call id; the Task in \
+                     Salesforce is unaffected",
+                )));
+            }
         };
         let summary = summary(&call, &settings);
         let context = TaskContext {
@@ -356,11 +353,8 @@ impl Worker {
             summary,
             sync_state: SyncState::Synced,
             task_id: Some(task_id.to_18().to_owned()),
-            written_json: Some(serde_json::to_string(&written)?),
-            linked_json: match &found {
-                Some(found) => Some(serde_json::to_string(found)?),
-                None => row.linked_json.clone(),
-            },
+            written: Some(written),
+            linked: found,
             contact,
             history: Some(HistoryLine {
                 action: step.as_str().to_owned(),
@@ -744,8 +738,8 @@ fn finish_without_write(
             summary,
             sync_state: state,
             task_id: row.task_id.clone(),
-            written_json: row.written_json.clone(),
-            linked_json: row.linked_json.clone(),
+            written: None,
+            linked: None,
             contact: None,
             history,
         }),

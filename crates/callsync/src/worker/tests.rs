@@ -103,6 +103,7 @@ async fn drain(store: &Store, worker: &Worker) -> Round {
         total.updated += round.updated;
         total.retried += round.retried;
         total.failed += round.failed;
+        total.internal += round.internal;
         if round.claimed == 0 {
             if store.queue_depth().await.unwrap() == 0 {
                 return total;
@@ -460,5 +461,37 @@ on_both_backends! {
         assert_eq!(tasks.len(), 1, "R14: one Task: {tasks:#?}");
         assert_eq!(tasks[0].get("Call_Key__c").and_then(Value::as_str), Some("c1"));
         assert!(store.errors("acme", false, 10).await.unwrap().is_empty());
+    }
+}
+
+on_both_backends! {
+    /// Issue 12, R9: a call whose stored Task JSON no longer reads is not re-run every
+    /// lease in silence: one error-log entry with callsync's own code and a remedy, and
+    /// the call is parked until someone retries it. An unreadable stored event is
+    /// quarantined and noted, and the call syncs from its other events.
+    async fn unreadable_stored_data_is_an_error_log_entry_not_a_silent_loop(db: &TestDatabase) {
+        let (sandbox, store, worker) = world(db, &Settings::default()).await;
+        ingest_answered_calls(&store, &["c1".to_owned(), "c2".to_owned()]).await;
+        drain(&store, &worker).await;
+        assert_eq!(tasks_per_call(&sandbox).len(), 2);
+
+        store.execute_for_tests("UPDATE calls SET written = '{\"state\": 42' WHERE call_id = 'c1'").await.unwrap();
+        store.ingest("acme", &[call_event("c1", "memo_saved", 60, json!({"values": [], "note": "later"}))], Timestamp::now()).await.unwrap();
+        let round = drain(&store, &worker).await;
+        assert_eq!(round.internal, 1, "{round:?}");
+        let errors = store.errors("acme", true, 10).await.unwrap();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].call_id.as_str(), errors[0].code.as_str()), ("c1", "CALLSYNC_WRITTEN_UNREADABLE"));
+        assert!(!errors[0].remedy.is_empty());
+        assert_eq!(worker.run_once().await.unwrap().claimed, 0, "parked, not re-run");
+
+        store.execute_for_tests("UPDATE events SET body = 'not json' WHERE event_id = 'c2-ended'").await.unwrap();
+        store.ingest("acme", &[call_event("c2", "memo_saved", 60, json!({"values": [], "note": "later"}))], Timestamp::now()).await.unwrap();
+        drain(&store, &worker).await;
+        let stored = store.call_events("acme", "c2").await.unwrap();
+        let quarantined: Vec<_> = stored.iter().filter(|event| event.quarantined.is_some()).map(|event| event.event_id.as_str()).collect();
+        assert_eq!(quarantined, ["c2-ended"]);
+        let notes = store.errors("acme", false, 10).await.unwrap();
+        assert!(notes.iter().any(|note| note.call_id == "c2" && note.code == "CALLSYNC_EVENT_QUARANTINED"), "{notes:?}");
     }
 }
