@@ -109,7 +109,7 @@ pub fn choose_owner(call: &Call, settings: &Settings, inputs: &OwnerInputs) -> O
 mod tests {
     use super::*;
     use crate::call::tests::{Script, ended};
-    use crate::event::{Direction, EndOutcome, EventBody};
+    use crate::event::{Direction, EndOutcome, EventBody, MemoSaved, Transferred};
 
     fn id(text: &str) -> SalesforceId {
         SalesforceId::parse(text).unwrap()
@@ -221,10 +221,10 @@ mod tests {
         s.user = Some("u-9");
         let memo = s.event(
             600,
-            EventBody::MemoSaved {
+            EventBody::MemoSaved(MemoSaved {
                 values: vec!["折り返し".into()],
                 note: None,
-            },
+            }),
         );
         let call = Call::fold(&[ringing, missed, memo]).unwrap();
         assert_eq!(call.user(), None);
@@ -253,10 +253,10 @@ mod tests {
             s.event(0, EventBody::Ringing),
             s.event(
                 2,
-                EventBody::Transferred {
+                EventBody::Transferred(Transferred {
                     kind: TransferKind::AutoForward,
                     destination: "090-1111-2222".into(),
-                },
+                }),
             ),
             s.event(5, EventBody::Answered),
         ])
