@@ -25,12 +25,17 @@
 //! With the `openapi` feature the types also describe themselves as OpenAPI schemas
 //! (`utoipa::ToSchema`), so the service's document is derived from the decoder's own types.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::ids::{CallId, EventId, OrgId, SalesforceId, UserId};
+
+/// How far ahead of callsync's clock an event may be dated (R10, issue 12): clocks of phone
+/// systems drift by seconds, not minutes, so an event further ahead is a wrong clock or a
+/// wrong time zone, and would keep its call waiting for a moment that never comes.
+pub const MAX_CLOCK_AHEAD: SignedDuration = SignedDuration::from_mins(5);
 
 /// One call event (R10).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +53,7 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<UserId>,
     /// When it happened, by the phone system's clock (RFC 3339 with an offset); events are
-    /// ordered by it (R10).
+    /// ordered by it (R10). At most [`MAX_CLOCK_AHEAD`] ahead of callsync's clock.
     pub occurred_at: Timestamp,
     /// Outbound, inbound or extension (internal) call.
     pub direction: Direction,
@@ -329,6 +334,29 @@ impl Event {
             body,
         })
     }
+
+    /// Refuses an event dated more than [`MAX_CLOCK_AHEAD`] after `received_at`, the moment
+    /// callsync received it (R10, issue 12). Late events — a backfill days old — are
+    /// accepted: only the future is impossible. Time is passed in; the rules have no clock.
+    pub fn check_not_ahead_of(&self, received_at: Timestamp) -> Result<(), EventError> {
+        let ahead = self.occurred_at.duration_since(received_at);
+        if ahead <= MAX_CLOCK_AHEAD {
+            return Ok(());
+        }
+        Err(EventError::new(
+            "occurred_at",
+            format!(
+                "of event {:?} is {}, {:#} ahead of callsync's clock ({received_at}); events \
+                 dated more than {:#} in the future are refused: check the sender's clock and \
+                 time zone",
+                self.id.as_str(),
+                self.occurred_at,
+                // Whole seconds: the sub-second part says nothing to a person.
+                SignedDuration::from_secs(ahead.as_secs()),
+                MAX_CLOCK_AHEAD,
+            ),
+        ))
+    }
 }
 
 impl TryFrom<Value> for Event {
@@ -581,5 +609,39 @@ mod tests {
             .unwrap();
             assert_eq!(event.body.type_name(), name);
         }
+    }
+
+    fn received() -> Timestamp {
+        "2024-01-31T00:30:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn r10_an_event_a_few_minutes_ahead_is_accepted_as_clock_drift() {
+        let event = Event::from_value(base(
+            json!({"type": "answered", "occurred_at": "2024-01-31T00:35:00Z"}),
+        ))
+        .unwrap();
+        assert_eq!(event.check_not_ahead_of(received()), Ok(()));
+    }
+
+    #[test]
+    fn r10_an_event_dated_further_in_the_future_is_refused_naming_it() {
+        let event = Event::from_value(base(
+            json!({"type": "answered", "occurred_at": "2024-01-31T01:30:01+00:00"}),
+        ))
+        .unwrap();
+        let error = event.check_not_ahead_of(received()).unwrap_err();
+        assert_eq!(error.field, "occurred_at");
+        assert!(error.reason.contains("\"ev-1\""), "{error}");
+        assert!(error.reason.contains("1h 1s"), "{error}");
+    }
+
+    #[test]
+    fn r10_a_late_event_days_old_is_accepted_as_a_backfill() {
+        let event = Event::from_value(base(
+            json!({"type": "answered", "occurred_at": "2024-01-01T00:00:00Z"}),
+        ))
+        .unwrap();
+        assert_eq!(event.check_not_ahead_of(received()), Ok(()));
     }
 }
