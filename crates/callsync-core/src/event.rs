@@ -178,6 +178,7 @@ pub enum EventBody {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Transferred {
     /// Internal, external or automatic forward.
+    #[serde(deserialize_with = "trimmed")]
     pub kind: TransferKind,
     /// Where it went: an extension or a phone number.
     #[serde(deserialize_with = "destination")]
@@ -191,6 +192,7 @@ pub struct Ended {
     /// Seconds of conversation (0 when nobody talked).
     pub talk_seconds: u32,
     /// How it ended.
+    #[serde(deserialize_with = "trimmed")]
     pub outcome: EndOutcome,
 }
 
@@ -273,6 +275,7 @@ struct Envelope {
     user: Option<UserId>,
     #[serde(deserialize_with = "rfc3339")]
     occurred_at: Timestamp,
+    #[serde(deserialize_with = "trimmed")]
     direction: Direction,
     #[serde(default, deserialize_with = "blank_as_none")]
     user_number: Option<String>,
@@ -282,7 +285,7 @@ struct Envelope {
     click_to_call: Option<ClickToCall>,
     #[serde(default)]
     predictive: Option<PredictiveMarker>,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", deserialize_with = "trimmed")]
     event_type: EventType,
 }
 
@@ -388,6 +391,20 @@ fn located<T: DeserializeOwned>(value: &Value) -> Result<T, EventError> {
         let field = if path == "." { "(body)" } else { &path };
         EventError::new(field, reason)
     })
+}
+
+/// A name from a list (`direction`, `type`, `kind`, `outcome`), read without the spaces
+/// around it: the reader before serde trimmed every text field, and events it accepted are
+/// stored and read again with this one.
+fn trimmed<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let text = String::deserialize(deserializer)?;
+    T::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(
+        text.trim(),
+    ))
 }
 
 /// A text field where blank means absent (and `null` too); the rest is trimmed and parsed.
@@ -643,5 +660,21 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(event.check_not_ahead_of(received()), Ok(()));
+    }
+
+    #[test]
+    fn r10_names_from_a_list_are_read_without_surrounding_spaces_as_before() {
+        let event = Event::from_value(base(json!({
+            "type": " ended ", "direction": "inbound ", "talk_seconds": 3, "outcome": " busy"
+        })))
+        .unwrap();
+        assert_eq!(event.direction, Direction::Inbound);
+        assert_eq!(
+            event.body,
+            EventBody::Ended(Ended {
+                talk_seconds: 3,
+                outcome: EndOutcome::Busy
+            })
+        );
     }
 }
