@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    ClickToCall, Direction, EndOutcome, Event, EventBody, PredictiveMarker, TransferKind,
+    AnalysisCompleted, ClickToCall, Direction, EndOutcome, Ended, Event, EventBody, MemoSaved,
+    PredictiveMarker, TransferKind, Transferred,
 };
 use crate::ids::{CallId, EventId, OrgId, UserId};
 
@@ -246,7 +247,7 @@ impl Call {
                 .filter(|event| {
                     !matches!(
                         event.body,
-                        EventBody::MemoSaved { .. } | EventBody::AnalysisCompleted { .. }
+                        EventBody::MemoSaved(_) | EventBody::AnalysisCompleted(_)
                     )
                 })
                 .find_map(|event| event.user.as_ref())
@@ -300,10 +301,10 @@ impl Call {
     /// How the call ended, once it has (the latest `ended` event).
     pub fn end(&self) -> Option<CallEnd> {
         self.events.iter().rev().find_map(|event| match event.body {
-            EventBody::Ended {
+            EventBody::Ended(Ended {
                 talk_seconds,
                 outcome,
-            } => Some(CallEnd {
+            }) => Some(CallEnd {
                 at: event.occurred_at,
                 talk_seconds,
                 outcome,
@@ -318,7 +319,7 @@ impl Call {
             .iter()
             .rev()
             .find_map(|event| match &event.body {
-                EventBody::Transferred { kind, destination } => Some(Transfer {
+                EventBody::Transferred(Transferred { kind, destination }) => Some(Transfer {
                     kind: *kind,
                     destination: destination.clone(),
                 }),
@@ -332,7 +333,7 @@ impl Call {
             .iter()
             .rev()
             .find_map(|event| match &event.body {
-                EventBody::MemoSaved { values, note } => Some(Memo {
+                EventBody::MemoSaved(MemoSaved { values, note }) => Some(Memo {
                     values: values.clone(),
                     note: note.clone(),
                 }),
@@ -346,10 +347,10 @@ impl Call {
             .iter()
             .rev()
             .find_map(|event| match &event.body {
-                EventBody::AnalysisCompleted {
+                EventBody::AnalysisCompleted(AnalysisCompleted {
                     speech_recognition,
                     summary,
-                } => Some(Analysis {
+                }) => Some(Analysis {
                     speech_recognition: speech_recognition.clone(),
                     summary: summary.clone(),
                 }),
@@ -383,10 +384,10 @@ impl Call {
                 && matches!(
                     event.body,
                     EventBody::Answered
-                        | EventBody::Ended {
+                        | EventBody::Ended(Ended {
                             outcome: EndOutcome::Answered,
                             ..
-                        }
+                        })
                 )
         })
     }
@@ -480,10 +481,10 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn ended(talk_seconds: u32, outcome: EndOutcome) -> EventBody {
-        EventBody::Ended {
+        EventBody::Ended(Ended {
             talk_seconds,
             outcome,
-        }
+        })
     }
 
     fn kind_of(events: &[Event]) -> Option<CallKind> {
@@ -526,10 +527,10 @@ pub(crate) mod tests {
                 s.event(0, EventBody::Ringing),
                 s.event(
                     3,
-                    EventBody::Transferred {
+                    EventBody::Transferred(Transferred {
                         kind,
                         destination: "0312345679".to_owned(),
-                    },
+                    }),
                 ),
                 s.event(5, EventBody::Answered),
                 s.event(65, ended(60, EndOutcome::Answered)),
@@ -587,10 +588,10 @@ pub(crate) mod tests {
             s.event(0, EventBody::Ringing),
             s.event(
                 3,
-                EventBody::Transferred {
+                EventBody::Transferred(Transferred {
                     kind: TransferKind::AutoForward,
                     destination: "09011112222".to_owned(),
-                },
+                }),
             ),
             s.event(30, ended(0, EndOutcome::NoAnswer)),
         ];
@@ -653,10 +654,10 @@ pub(crate) mod tests {
         let end = s.event(65, ended(60, EndOutcome::Answered));
         let memo = s.event(
             70,
-            EventBody::MemoSaved {
+            EventBody::MemoSaved(MemoSaved {
                 values: vec!["A".into()],
                 note: None,
-            },
+            }),
         );
         let in_order =
             Call::fold(&[dial.clone(), answer.clone(), end.clone(), memo.clone()]).unwrap();
@@ -671,17 +672,17 @@ pub(crate) mod tests {
         let mut s = Script::new(Direction::Outbound);
         let first = s.event(
             70,
-            EventBody::MemoSaved {
+            EventBody::MemoSaved(MemoSaved {
                 values: vec!["A".into()],
                 note: None,
-            },
+            }),
         );
         let later = s.event(
             900,
-            EventBody::MemoSaved {
+            EventBody::MemoSaved(MemoSaved {
                 values: vec!["B".into()],
                 note: Some("changed".into()),
-            },
+            }),
         );
         let call = Call::fold(&[later, first]).unwrap();
         assert_eq!(call.memo().unwrap().values, vec!["B".to_owned()]);

@@ -1,4 +1,4 @@
-//! Call events as the phone system posts them (R10), parsed and checked at the edge.
+//! Call events as the phone system posts them (R10), decoded with serde and checked at the edge.
 //!
 //! Wire format (JSON): the envelope fields and the body's fields side by side, the body
 //! chosen by `"type"`:
@@ -12,21 +12,39 @@
 //! ```
 //!
 //! Unknown fields are ignored (the phone system may add some); an unknown `type`, a missing
-//! field or an invalid value is refused with an [`EventError`] naming the field.
+//! field or an invalid value is refused with an [`EventError`] naming the field by its path
+//! (`click_to_call.record_id`), found by `serde_path_to_error`.
+//!
+//! [`EventBody`] is the tagged enum of the event kinds; its [`EventType`] (derived from it)
+//! is read first and chooses the variant whose fields are then decoded. Two steps rather than
+//! serde's internally tagged decoding in one, because serde buffers an internally tagged or
+//! flattened value before decoding it, and an error found in the buffer no longer knows its
+//! field (a documented limitation of `serde_path_to_error`): "invalid type: string, expected
+//! u32" would not say that it is `talk_seconds`.
+//!
+//! With the `openapi` feature the types also describe themselves as OpenAPI schemas
+//! (`utoipa::ToSchema`), so the service's document is derived from the decoder's own types.
 
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use jiff::{SignedDuration, Timestamp};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::ids::{CallId, EventId, IdError, OrgId, SalesforceId, UserId};
+use crate::ids::{CallId, EventId, OrgId, SalesforceId, UserId};
+
+/// How far ahead of callsync's clock an event may be dated (R10, issue 12): clocks of phone
+/// systems drift by seconds, not minutes, so an event further ahead is a wrong clock or a
+/// wrong time zone, and would keep its call waiting for a moment that never comes.
+pub const MAX_CLOCK_AHEAD: SignedDuration = SignedDuration::from_mins(5);
 
 /// One call event (R10).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "Value")]
 pub struct Event {
     /// Unique per event: the same id twice is one event.
     pub id: EventId,
-    /// The organisation the call belongs to.
+    /// The organisation the call belongs to; must be the API key's.
     pub org: OrgId,
     /// The call's sequence id; becomes the Task's `CallObject`.
     pub call_id: CallId,
@@ -34,7 +52,8 @@ pub struct Event {
     /// a predictive call no agent took (R7: the organisation's default user writes the Task).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<UserId>,
-    /// When it happened, by the phone system's clock; events are ordered by it (R10).
+    /// When it happened, by the phone system's clock (RFC 3339 with an offset); events are
+    /// ordered by it (R10). At most [`MAX_CLOCK_AHEAD`] ahead of callsync's clock.
     pub occurred_at: Timestamp,
     /// Outbound, inbound or extension (internal) call.
     pub direction: Direction,
@@ -42,7 +61,8 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_number: Option<String>,
     /// The far end: the callee of an outbound call, the caller of an inbound one (R3). `None`
-    /// when the caller withheld their number.
+    /// when the caller withheld their number; required on the opening `dialing` event of an
+    /// outbound call that is not a click-to-call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_number: Option<String>,
     /// Present when the call was dialled from a Salesforce record (R3.1). Like `predictive`,
@@ -60,6 +80,7 @@ pub struct Event {
 
 /// Which way the call went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The user called a customer.
@@ -72,20 +93,25 @@ pub enum Direction {
 
 /// The Salesforce record a click-to-call was dialled from (R3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClickToCall {
-    /// The record's Id.
+    /// The record's Id (15 or 18 characters).
     pub record_id: SalesforceId,
 }
 
 /// Marks a call placed by the predictive dialler (R8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PredictiveMarker {
-    /// The dialler campaign, for the record.
+    /// The dialler campaign, for the record; empty when not given.
+    #[serde(default, deserialize_with = "blank_or_null_as_empty")]
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     pub campaign: String,
 }
 
 /// How a call was handed on (R2 transfer kinds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TransferKind {
     /// 内線転送: to another extension.
@@ -98,6 +124,7 @@ pub enum TransferKind {
 
 /// How a call ended (R10 `ended`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EndOutcome {
     /// Someone talked.
@@ -112,9 +139,23 @@ pub enum EndOutcome {
     Rejected,
 }
 
-/// What an event says happened; the JSON `"type"` field chooses the variant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What an event says happened; the JSON `"type"` field chooses the variant, and the
+/// variant's fields sit beside the envelope's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum_discriminants(
+    name(EventType),
+    derive(
+        Hash,
+        Serialize,
+        Deserialize,
+        strum::IntoStaticStr,
+        strum::VariantArray
+    ),
+    serde(rename_all = "snake_case"),
+    strum(serialize_all = "snake_case")
+)]
 pub enum EventBody {
     /// The user placed the call. Brings "dial started at".
     Dialing,
@@ -123,48 +164,79 @@ pub enum EventBody {
     /// The customer and the user are talking. Brings "call started at".
     Answered,
     /// The call was handed on.
-    Transferred {
-        /// Internal, external or automatic forward.
-        kind: TransferKind,
-        /// Where it went: an extension or a phone number.
-        destination: String,
-    },
+    Transferred(Transferred),
     /// The call is over. Brings "call ended at".
-    Ended {
-        /// Seconds of conversation (0 when nobody talked).
-        talk_seconds: u32,
-        /// How it ended.
-        outcome: EndOutcome,
-    },
+    Ended(Ended),
     /// A memo was saved, from the phone or later from call history; the latest one wins.
-    MemoSaved {
-        /// Memo picklist values (a multi-select picklist in Salesforce, R5.4).
-        values: Vec<String>,
-        /// Free text.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        note: Option<String>,
-    },
+    MemoSaved(MemoSaved),
     /// Voice analysis finished.
-    AnalysisCompleted {
-        /// The transcript.
-        speech_recognition: String,
-        /// Its summary.
-        summary: String,
-    },
+    AnalysisCompleted(AnalysisCompleted),
+}
+
+/// The fields of a `transferred` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Transferred {
+    /// Internal, external or automatic forward.
+    #[serde(deserialize_with = "trimmed")]
+    pub kind: TransferKind,
+    /// Where it went: an extension or a phone number.
+    #[serde(deserialize_with = "destination")]
+    pub destination: String,
+}
+
+/// The fields of an `ended` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Ended {
+    /// Seconds of conversation (0 when nobody talked).
+    pub talk_seconds: u32,
+    /// How it ended.
+    #[serde(deserialize_with = "trimmed")]
+    pub outcome: EndOutcome,
+}
+
+/// The fields of a `memo_saved` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemoSaved {
+    /// Memo picklist values (a multi-select picklist in Salesforce, R5.4): each non-empty and
+    /// without `;`.
+    #[serde(deserialize_with = "memo_values")]
+    pub values: Vec<String>,
+    /// Free text.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "blank_as_none"
+    )]
+    pub note: Option<String>,
+}
+
+/// The fields of an `analysis_completed` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AnalysisCompleted {
+    /// The transcript (may be empty).
+    pub speech_recognition: String,
+    /// Its summary (may be empty).
+    pub summary: String,
 }
 
 impl EventBody {
     /// The `"type"` name of this body.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            EventBody::Dialing => "dialing",
-            EventBody::Ringing => "ringing",
-            EventBody::Answered => "answered",
-            EventBody::Transferred { .. } => "transferred",
-            EventBody::Ended { .. } => "ended",
-            EventBody::MemoSaved { .. } => "memo_saved",
-            EventBody::AnalysisCompleted { .. } => "analysis_completed",
-        }
+        EventType::from(self).as_str()
+    }
+}
+
+impl EventType {
+    /// Every event type this version understands, in the order of [`EventBody`].
+    pub const ALL: &'static [EventType] = <EventType as strum::VariantArray>::VARIANTS;
+
+    /// The `"type"` name, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -186,14 +258,36 @@ impl EventError {
         }
     }
 
+    #[cfg(test)]
     fn missing(field: &str) -> Self {
         Self::new(field, "is missing")
     }
 }
 
-/// The event types this version understands, for the error on an unknown one.
-const KNOWN_TYPES: &str =
-    "dialing, ringing, answered, transferred, ended, memo_saved, analysis_completed";
+/// The envelope of an event and its `type`: everything but the body's own fields, which
+/// [`Event::from_value`] decodes once `type` has chosen them.
+#[derive(Deserialize)]
+struct Envelope {
+    id: EventId,
+    org: OrgId,
+    call_id: CallId,
+    #[serde(default, deserialize_with = "blank_as_none")]
+    user: Option<UserId>,
+    #[serde(deserialize_with = "rfc3339")]
+    occurred_at: Timestamp,
+    #[serde(deserialize_with = "trimmed")]
+    direction: Direction,
+    #[serde(default, deserialize_with = "blank_as_none")]
+    user_number: Option<String>,
+    #[serde(default, deserialize_with = "customer_number")]
+    customer_number: Option<String>,
+    #[serde(default)]
+    click_to_call: Option<ClickToCall>,
+    #[serde(default)]
+    predictive: Option<PredictiveMarker>,
+    #[serde(rename = "type", deserialize_with = "trimmed")]
+    event_type: EventType,
+}
 
 impl Event {
     /// Parses and checks one event from JSON.
@@ -205,198 +299,66 @@ impl Event {
 
     /// Parses and checks one event from a JSON value.
     pub fn from_value(value: Value) -> Result<Self, EventError> {
-        let Value::Object(object) = value else {
+        if !value.is_object() {
             return Err(EventError::new("(body)", "must be a JSON object"));
-        };
-        let reader = Reader(&object);
-        let direction = reader.enumeration("direction", &["outbound", "inbound", "extension"])?;
-        let direction = match direction.as_str() {
-            "outbound" => Direction::Outbound,
-            "inbound" => Direction::Inbound,
-            _ => Direction::Extension,
-        };
-        let type_name = reader.required_string("type")?;
-        let body = match type_name.as_str() {
-            "dialing" => EventBody::Dialing,
-            "ringing" => EventBody::Ringing,
-            "answered" => EventBody::Answered,
-            "transferred" => {
-                let kind = match reader
-                    .enumeration("kind", &["internal", "external", "auto_forward"])?
-                    .as_str()
-                {
-                    "internal" => TransferKind::Internal,
-                    "external" => TransferKind::External,
-                    _ => TransferKind::AutoForward,
-                };
-                let destination = reader.required_string("destination")?;
-                if !destination.chars().any(|c| c.is_alphanumeric()) {
-                    return Err(EventError::new(
-                        "destination",
-                        "must name an extension or a number",
-                    ));
-                }
-                EventBody::Transferred { kind, destination }
-            }
-            "ended" => {
-                let talk_seconds = match object.get("talk_seconds") {
-                    None | Some(Value::Null) => return Err(EventError::missing("talk_seconds")),
-                    Some(value) => value
-                        .as_u64()
-                        .and_then(|seconds| u32::try_from(seconds).ok())
-                        .ok_or_else(|| {
-                            EventError::new(
-                                "talk_seconds",
-                                "must be a whole number of seconds, 0 or more",
-                            )
-                        })?,
-                };
-                let outcome = match reader
-                    .enumeration(
-                        "outcome",
-                        &["answered", "no_answer", "busy", "voicemail", "rejected"],
-                    )?
-                    .as_str()
-                {
-                    "answered" => EndOutcome::Answered,
-                    "no_answer" => EndOutcome::NoAnswer,
-                    "busy" => EndOutcome::Busy,
-                    "voicemail" => EndOutcome::Voicemail,
-                    _ => EndOutcome::Rejected,
-                };
-                EventBody::Ended {
-                    talk_seconds,
-                    outcome,
-                }
-            }
-            "memo_saved" => {
-                let values = match object.get("values") {
-                    None | Some(Value::Null) => return Err(EventError::missing("values")),
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .map(|item| item.as_str().map(str::to_owned))
-                        .collect::<Option<Vec<String>>>()
-                        .ok_or_else(|| EventError::new("values", "must be a list of strings"))?,
-                    Some(_) => return Err(EventError::new("values", "must be a list of strings")),
-                };
-                // Salesforce stores a multi-select picklist as values joined by `;` (R5.4), so a
-                // value containing `;` would turn into two values there.
-                if let Some(bad) = values
-                    .iter()
-                    .find(|value| value.contains(';') || value.trim().is_empty())
-                {
-                    return Err(EventError::new(
-                        "values",
-                        format!(
-                            "contains `{bad}`: memo values must be non-empty and must not contain `;`"
-                        ),
-                    ));
-                }
-                EventBody::MemoSaved {
-                    values,
-                    note: reader.optional_string("note")?,
-                }
-            }
-            "analysis_completed" => EventBody::AnalysisCompleted {
-                speech_recognition: reader.required_string_allow_empty("speech_recognition")?,
-                summary: reader.required_string_allow_empty("summary")?,
-            },
-            other => {
-                return Err(EventError::new(
-                    "type",
-                    format!(
-                        "`{other}` is not an event type this callsync understands ({KNOWN_TYPES})"
-                    ),
-                ));
-            }
-        };
-
-        let customer_number = reader.optional_string("customer_number")?;
-        if let Some(number) = &customer_number
-            && !number.chars().any(|c| c.is_numeric())
-        {
-            return Err(EventError::new(
-                "customer_number",
-                format!(
-                    "`{number}` has no digits; omit the field when the caller withheld the number"
-                ),
-            ));
         }
+        let envelope: Envelope = located(&value)?;
+        let body = match envelope.event_type {
+            EventType::Dialing => EventBody::Dialing,
+            EventType::Ringing => EventBody::Ringing,
+            EventType::Answered => EventBody::Answered,
+            EventType::Transferred => EventBody::Transferred(located(&value)?),
+            EventType::Ended => EventBody::Ended(located(&value)?),
+            EventType::MemoSaved => EventBody::MemoSaved(located(&value)?),
+            EventType::AnalysisCompleted => EventBody::AnalysisCompleted(located(&value)?),
+        };
         // An outbound call is placed to a number; without it no record can be found (R3).
-        if customer_number.is_none()
-            && direction == Direction::Outbound
+        if envelope.customer_number.is_none()
+            && envelope.direction == Direction::Outbound
             && matches!(body, EventBody::Dialing)
-            && object.get("click_to_call").is_none_or(Value::is_null)
+            && envelope.click_to_call.is_none()
         {
             return Err(EventError::new(
                 "customer_number",
                 "is missing: an outbound call is dialled to a number",
             ));
         }
-
-        let click_to_call = match object.get("click_to_call") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(inner)) => {
-                let record_id = Reader(inner)
-                    .required_string("record_id")
-                    .map_err(|error| EventError {
-                        field: format!("click_to_call.{}", error.field),
-                        reason: error.reason,
-                    })?;
-                let record_id = SalesforceId::parse(&record_id).map_err(|error| {
-                    EventError::new("click_to_call.record_id", error.to_string())
-                })?;
-                Some(ClickToCall { record_id })
-            }
-            Some(_) => {
-                return Err(EventError::new(
-                    "click_to_call",
-                    "must be an object with `record_id`",
-                ));
-            }
-        };
-        let predictive = match object.get("predictive") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(inner)) => Some(PredictiveMarker {
-                campaign: Reader(inner)
-                    .optional_string("campaign")?
-                    .unwrap_or_default(),
-            }),
-            Some(_) => {
-                return Err(EventError::new(
-                    "predictive",
-                    "must be an object with `campaign`",
-                ));
-            }
-        };
-
         Ok(Event {
-            id: reader.id("id", EventId::parse)?,
-            org: reader.id("org", OrgId::parse)?,
-            call_id: reader.id("call_id", CallId::parse)?,
-            user: match reader.optional_string("user")? {
-                None => None,
-                Some(user) => Some(
-                    UserId::parse(&user)
-                        .map_err(|error| EventError::new("user", error.to_string()))?,
-                ),
-            },
-            occurred_at: reader
-                .required_string("occurred_at")?
-                .parse::<Timestamp>()
-                .map_err(|error| {
-                    EventError::new(
-                        "occurred_at",
-                        format!("is not an RFC 3339 time with offset: {error}"),
-                    )
-                })?,
-            direction,
-            user_number: reader.optional_string("user_number")?,
-            customer_number,
-            click_to_call,
-            predictive,
+            id: envelope.id,
+            org: envelope.org,
+            call_id: envelope.call_id,
+            user: envelope.user,
+            occurred_at: envelope.occurred_at,
+            direction: envelope.direction,
+            user_number: envelope.user_number,
+            customer_number: envelope.customer_number,
+            click_to_call: envelope.click_to_call,
+            predictive: envelope.predictive,
             body,
         })
+    }
+
+    /// Refuses an event dated more than [`MAX_CLOCK_AHEAD`] after `received_at`, the moment
+    /// callsync received it (R10, issue 12). Late events — a backfill days old — are
+    /// accepted: only the future is impossible. Time is passed in; the rules have no clock.
+    pub fn check_not_ahead_of(&self, received_at: Timestamp) -> Result<(), EventError> {
+        let ahead = self.occurred_at.duration_since(received_at);
+        if ahead <= MAX_CLOCK_AHEAD {
+            return Ok(());
+        }
+        Err(EventError::new(
+            "occurred_at",
+            format!(
+                "of event {:?} is {}, {:#} ahead of callsync's clock ({received_at}); events \
+                 dated more than {:#} in the future are refused: check the sender's clock and \
+                 time zone",
+                self.id.as_str(),
+                self.occurred_at,
+                // Whole seconds: the sub-second part says nothing to a person.
+                SignedDuration::from_secs(ahead.as_secs()),
+                MAX_CLOCK_AHEAD,
+            ),
+        ))
     }
 }
 
@@ -407,48 +369,108 @@ impl TryFrom<Value> for Event {
     }
 }
 
-/// Reads typed fields out of a JSON object, turning every problem into an [`EventError`].
-struct Reader<'a>(&'a serde_json::Map<String, Value>);
-
-impl Reader<'_> {
-    fn optional_string(&self, field: &str) -> Result<Option<String>, EventError> {
-        match self.0.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text.trim().to_owned())),
-            Some(_) => Err(EventError::new(field, "must be a string")),
+/// Decodes `T` from `value`, locating any error at its field's path.
+fn located<T: DeserializeOwned>(value: &Value) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let reason = error.into_inner().to_string();
+        // serde reports a missing field at the object that lacks it, in the wording of
+        // `serde::de::Error::missing_field` ("missing field `name`"), so the name is read
+        // back from there to point at the field itself.
+        if let Some(name) = reason
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            let field = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+            return EventError::new(&field, "is missing");
         }
-    }
+        let field = if path == "." { "(body)" } else { &path };
+        EventError::new(field, reason)
+    })
+}
 
-    fn required_string(&self, field: &str) -> Result<String, EventError> {
-        self.optional_string(field)?
-            .ok_or_else(|| EventError::missing(field))
-    }
+/// A name from a list (`direction`, `type`, `kind`, `outcome`), read without the spaces
+/// around it: the reader before serde trimmed every text field, and events it accepted are
+/// stored and read again with this one.
+fn trimmed<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let text = String::deserialize(deserializer)?;
+    T::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(
+        text.trim(),
+    ))
+}
 
-    fn required_string_allow_empty(&self, field: &str) -> Result<String, EventError> {
-        match self.0.get(field) {
-            None | Some(Value::Null) => Err(EventError::missing(field)),
-            Some(Value::String(text)) => Ok(text.clone()),
-            Some(_) => Err(EventError::new(field, "must be a string")),
-        }
+/// A text field where blank means absent (and `null` too); the rest is trimmed and parsed.
+fn blank_as_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<String>,
+    T::Error: std::fmt::Display,
+{
+    match Option::<String>::deserialize(deserializer)? {
+        Some(text) if !text.trim().is_empty() => T::try_from(text.trim().to_owned())
+            .map(Some)
+            .map_err(D::Error::custom),
+        _ => Ok(None),
     }
+}
 
-    fn enumeration(&self, field: &str, allowed: &[&str]) -> Result<String, EventError> {
-        let value = self.required_string(field)?;
-        if allowed.contains(&value.as_str()) {
-            Ok(value)
-        } else {
-            Err(EventError::new(
-                field,
-                format!("`{value}` is not one of {}", allowed.join(", ")),
-            ))
-        }
-    }
+/// A text field where blank and `null` mean empty.
+fn blank_or_null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(blank_as_none::<D, String>(deserializer)?.unwrap_or_default())
+}
 
-    fn id<T>(&self, field: &str, parse: fn(&str) -> Result<T, IdError>) -> Result<T, EventError> {
-        let text = self.required_string(field)?;
-        parse(&text).map_err(|error| EventError::new(field, error.to_string()))
+/// The customer number: absent when withheld, otherwise something with digits (R3).
+fn customer_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let number: Option<String> = blank_as_none(deserializer)?;
+    if let Some(number) = &number
+        && !number.chars().any(char::is_numeric)
+    {
+        return Err(D::Error::custom(format!(
+            "`{number}` has no digits; omit the field when the caller withheld the number"
+        )));
     }
+    Ok(number)
+}
+
+/// A transfer destination: an extension or a number, so at least one letter or digit.
+fn destination<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let destination = String::deserialize(deserializer)?.trim().to_owned();
+    if destination.chars().any(char::is_alphanumeric) {
+        Ok(destination)
+    } else {
+        Err(D::Error::custom("must name an extension or a number"))
+    }
+}
+
+/// Memo values: Salesforce stores a multi-select picklist as values joined by `;` (R5.4), so
+/// a value containing `;` would turn into two values there, and an empty one into none.
+fn memo_values<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let values = Vec::<String>::deserialize(deserializer)?;
+    if let Some(bad) = values
+        .iter()
+        .find(|value| value.contains(';') || value.trim().is_empty())
+    {
+        return Err(D::Error::custom(format!(
+            "contains `{bad}`: memo values must be non-empty and must not contain `;`"
+        )));
+    }
+    Ok(values)
+}
+
+/// A time in RFC 3339 with an offset (`2024-01-31T09:30:00+09:00`, `...Z`).
+fn rfc3339<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim()
+        .parse::<Timestamp>()
+        .map_err(|error| D::Error::custom(format!("is not an RFC 3339 time with offset: {error}")))
 }
 
 #[cfg(test)]
@@ -556,5 +578,103 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(error.field, "occurred_at");
+    }
+
+    #[test]
+    fn r10_a_wrong_value_inside_a_body_names_its_field() {
+        let error = Event::from_value(base(
+            json!({"type": "ended", "talk_seconds": "long", "outcome": "answered"}),
+        ))
+        .unwrap_err();
+        assert_eq!(error.field, "talk_seconds");
+        assert!(error.reason.contains("expected u32"), "{error}");
+
+        let error = Event::from_value(base(
+            json!({"type": "transferred", "kind": "sideways", "destination": "1"}),
+        ))
+        .unwrap_err();
+        assert_eq!(error.field, "kind");
+        assert!(error.reason.contains("`sideways`"), "{error}");
+    }
+
+    #[test]
+    fn r10_a_missing_nested_field_is_named_by_its_path() {
+        let error =
+            Event::from_value(base(json!({"type": "dialing", "click_to_call": {}}))).unwrap_err();
+        assert_eq!(error, EventError::missing("click_to_call.record_id"));
+    }
+
+    #[test]
+    fn r10_blank_optional_text_means_absent() {
+        let event = Event::from_value(base(
+            json!({"type": "answered", "user": "  ", "user_number": "", "predictive": {"campaign": null}}),
+        ))
+        .unwrap();
+        assert_eq!(event.user, None);
+        assert_eq!(event.user_number, None);
+        assert_eq!(event.predictive.unwrap().campaign, "");
+    }
+
+    #[test]
+    fn r10_every_event_type_has_a_body_variant_and_back() {
+        for event_type in EventType::ALL {
+            let name = event_type.as_str();
+            let event = Event::from_value(base(json!({
+                "type": name, "kind": "internal", "destination": "1", "talk_seconds": 0,
+                "outcome": "answered", "values": [], "speech_recognition": "", "summary": "",
+            })))
+            .unwrap();
+            assert_eq!(event.body.type_name(), name);
+        }
+    }
+
+    fn received() -> Timestamp {
+        "2024-01-31T00:30:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn r10_an_event_a_few_minutes_ahead_is_accepted_as_clock_drift() {
+        let event = Event::from_value(base(
+            json!({"type": "answered", "occurred_at": "2024-01-31T00:35:00Z"}),
+        ))
+        .unwrap();
+        assert_eq!(event.check_not_ahead_of(received()), Ok(()));
+    }
+
+    #[test]
+    fn r10_an_event_dated_further_in_the_future_is_refused_naming_it() {
+        let event = Event::from_value(base(
+            json!({"type": "answered", "occurred_at": "2024-01-31T01:30:01+00:00"}),
+        ))
+        .unwrap();
+        let error = event.check_not_ahead_of(received()).unwrap_err();
+        assert_eq!(error.field, "occurred_at");
+        assert!(error.reason.contains("\"ev-1\""), "{error}");
+        assert!(error.reason.contains("1h 1s"), "{error}");
+    }
+
+    #[test]
+    fn r10_a_late_event_days_old_is_accepted_as_a_backfill() {
+        let event = Event::from_value(base(
+            json!({"type": "answered", "occurred_at": "2024-01-01T00:00:00Z"}),
+        ))
+        .unwrap();
+        assert_eq!(event.check_not_ahead_of(received()), Ok(()));
+    }
+
+    #[test]
+    fn r10_names_from_a_list_are_read_without_surrounding_spaces_as_before() {
+        let event = Event::from_value(base(json!({
+            "type": " ended ", "direction": "inbound ", "talk_seconds": 3, "outcome": " busy"
+        })))
+        .unwrap();
+        assert_eq!(event.direction, Direction::Inbound);
+        assert_eq!(
+            event.body,
+            EventBody::Ended(Ended {
+                talk_seconds: 3,
+                outcome: EndOutcome::Busy
+            })
+        );
     }
 }

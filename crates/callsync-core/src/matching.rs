@@ -161,6 +161,52 @@ impl Match {
     }
 }
 
+/// What the service must fetch from Salesforce for [`choose_record`] to decide (R3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordSearch {
+    /// R3.1: the click-to-call record, by its Id, on the object its key prefix names.
+    ClickToCall {
+        /// The record's Id.
+        id: SalesforceId,
+        /// Its object; an Account may turn out to be a Person Account once fetched.
+        object: RecordObject,
+    },
+    /// R3.2: the records whose searched phone fields hold this customer number.
+    Number(String),
+    /// Nothing can be linked: no click-to-call record of a linked object and no customer
+    /// number (R3.7: the Task is written unlinked).
+    Nothing,
+}
+
+/// What to fetch for `call`: its click-to-call record when it names an object callsync
+/// links (R3.1, R1), otherwise the records with its customer number (R3.2).
+pub fn record_search(call: &Call) -> RecordSearch {
+    if let Some(click) = call.click_to_call()
+        && let Some(object) = RecordObject::from_key_prefix(&click.record_id)
+    {
+        return RecordSearch::ClickToCall {
+            id: click.record_id.clone(),
+            object,
+        };
+    }
+    record_search_by_number(call)
+}
+
+/// **Beyond** R3.1: what to fetch when the click-to-call record no longer exists in
+/// Salesforce (deleted, or never there). Linking it would only make the Task's create fail,
+/// so the number decides, as for a call without click-to-call; choose among what it finds
+/// with [`choose_record_for_number`].
+pub fn record_search_without_click_to_call(call: &Call) -> RecordSearch {
+    record_search_by_number(call)
+}
+
+fn record_search_by_number(call: &Call) -> RecordSearch {
+    match call.customer_number() {
+        Some(number) => RecordSearch::Number(number.to_owned()),
+        None => RecordSearch::Nothing,
+    }
+}
+
 /// Chooses the record for a call among `candidates` (R3), or `None` (R3.7: the Task is still
 /// written, unlinked).
 ///
@@ -183,7 +229,18 @@ pub fn choose_record(call: &Call, candidates: &[Candidate], region: PhoneRegion)
             return Some(Match::from_bare_id(record_id, object));
         }
     }
-    let customer = PhoneNumber::parse(call.customer_number()?, region).ok()?;
+    choose_record_for_number(call.customer_number()?, candidates, region)
+}
+
+/// Chooses the record for a customer `number` among `candidates` by R3.2–R3.6, with no
+/// click-to-call: for the screen pop, and for a call whose click-to-call record no longer
+/// exists ([`record_search_without_click_to_call`]).
+pub fn choose_record_for_number(
+    number: &str,
+    candidates: &[Candidate],
+    region: PhoneRegion,
+) -> Option<Match> {
+    let customer = PhoneNumber::parse(number, region).ok()?;
     candidates
         .iter()
         .filter(|candidate| !(candidate.object == RecordObject::Lead && candidate.is_converted))
@@ -266,6 +323,112 @@ pub(crate) mod tests {
     fn chosen(call: &Call, candidates: &[Candidate]) -> Option<String> {
         choose_record(call, candidates, PhoneRegion::JAPAN)
             .map(|found| found.record_id.to_15().to_owned())
+    }
+
+    #[test]
+    fn r3_1_the_click_to_call_record_is_fetched_and_otherwise_the_number_is_searched() {
+        let id = |text: &str| SalesforceId::parse(text).unwrap();
+        let custom_object = "a01000000000001";
+        let withheld = {
+            let mut script = Script::new(Direction::Inbound);
+            let mut ringing = script.event(0, EventBody::Ringing);
+            ringing.customer_number = None;
+            Call::fold(&[ringing]).unwrap()
+        };
+        for (case, call, first, when_gone) in [
+            (
+                "click-to-call from a Contact",
+                call_to("03-1234-5678", Some(CONTACT)),
+                RecordSearch::ClickToCall {
+                    id: id(CONTACT),
+                    object: RecordObject::Contact,
+                },
+                RecordSearch::Number("03-1234-5678".into()),
+            ),
+            (
+                "click-to-call from an Account",
+                call_to("03-1234-5678", Some(ACCOUNT)),
+                RecordSearch::ClickToCall {
+                    id: id(ACCOUNT),
+                    object: RecordObject::Account,
+                },
+                RecordSearch::Number("03-1234-5678".into()),
+            ),
+            (
+                "click-to-call from an object callsync does not link (R1): the number",
+                call_to("03-1234-5678", Some(custom_object)),
+                RecordSearch::Number("03-1234-5678".into()),
+                RecordSearch::Number("03-1234-5678".into()),
+            ),
+            (
+                "no click-to-call: the number",
+                call_to("03-1234-5678", None),
+                RecordSearch::Number("03-1234-5678".into()),
+                RecordSearch::Number("03-1234-5678".into()),
+            ),
+            (
+                "a withheld number and no click-to-call: nothing (R3.7)",
+                withheld,
+                RecordSearch::Nothing,
+                RecordSearch::Nothing,
+            ),
+        ] {
+            assert_eq!(record_search(&call), first, "{case}");
+            assert_eq!(
+                record_search_without_click_to_call(&call),
+                when_gone,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn r3_1_a_click_to_call_record_that_no_longer_exists_falls_back_to_the_number() {
+        // Beyond: linking the missing record would only make the create fail.
+        let call = call_to("03-1234-5678", Some(LEAD));
+        let by_number = [candidate(
+            RecordObject::Contact,
+            CONTACT,
+            "Phone",
+            "0312345678",
+            0,
+        )];
+        let RecordSearch::Number(number) = record_search_without_click_to_call(&call) else {
+            panic!("the number is searched");
+        };
+        let found = choose_record_for_number(&number, &by_number, PhoneRegion::JAPAN).unwrap();
+        assert_eq!(found.record_id.to_15(), CONTACT);
+        assert_eq!(
+            found.matched_by,
+            MatchedBy::Phone {
+                field: "Phone".into()
+            }
+        );
+        // With the click-to-call it would have been linked from its Id alone.
+        assert_eq!(chosen(&call, &by_number).as_deref(), Some(LEAD));
+    }
+
+    #[test]
+    fn r3_2_a_number_alone_is_matched_as_a_call_to_it_would_be() {
+        let candidates = [
+            candidate(RecordObject::Lead, LEAD, "Phone", "03-1234-5678", 9),
+            candidate(
+                RecordObject::Contact,
+                CONTACT,
+                "MobilePhone",
+                "+81312345678",
+                0,
+            ),
+        ];
+        let call = call_to("03-1234-5678", None);
+        assert_eq!(
+            choose_record_for_number("03-1234-5678", &candidates, PhoneRegion::JAPAN),
+            choose_record(&call, &candidates, PhoneRegion::JAPAN)
+        );
+        assert_eq!(
+            choose_record_for_number("非通知", &candidates, PhoneRegion::JAPAN),
+            None
+        );
     }
 
     #[test]

@@ -47,11 +47,24 @@ pub fn forward_destination_user(
     let transfer = call
         .transfer()
         .filter(|transfer| transfer.kind == TransferKind::AutoForward)?;
-    let destination = PhoneNumber::parse(&transfer.destination, region).ok()?;
+    user_with_phone(&transfer.destination, users, region)
+}
+
+/// The user among `users` (Id, `Phone`) whose phone is `number`, compared in normal form
+/// (R3.6), or `None` (also when `number` is no phone number). Several users with that phone:
+/// the greatest Id, so the answer does not depend on the order Salesforce lists them in (R7
+/// auto-forward). Inactive users are not filtered out here: R7's inactive-owner fallback in
+/// [`choose_owner`] decides about them.
+pub fn user_with_phone(
+    number: &str,
+    users: &[(SalesforceId, String)],
+    region: PhoneRegion,
+) -> Option<SalesforceId> {
+    let wanted = PhoneNumber::parse(number, region).ok()?;
     users
         .iter()
         .filter(|(_, phone)| {
-            PhoneNumber::parse(phone, region).is_ok_and(|phone| phone.same_number(&destination))
+            PhoneNumber::parse(phone, region).is_ok_and(|phone| phone.same_number(&wanted))
         })
         .map(|(id, _)| id)
         .max()
@@ -109,7 +122,7 @@ pub fn choose_owner(call: &Call, settings: &Settings, inputs: &OwnerInputs) -> O
 mod tests {
     use super::*;
     use crate::call::tests::{Script, ended};
-    use crate::event::{Direction, EndOutcome, EventBody};
+    use crate::event::{Direction, EndOutcome, EventBody, MemoSaved, Transferred};
 
     fn id(text: &str) -> SalesforceId {
         SalesforceId::parse(text).unwrap()
@@ -221,10 +234,10 @@ mod tests {
         s.user = Some("u-9");
         let memo = s.event(
             600,
-            EventBody::MemoSaved {
+            EventBody::MemoSaved(MemoSaved {
                 values: vec!["折り返し".into()],
                 note: None,
-            },
+            }),
         );
         let call = Call::fold(&[ringing, missed, memo]).unwrap();
         assert_eq!(call.user(), None);
@@ -253,10 +266,10 @@ mod tests {
             s.event(0, EventBody::Ringing),
             s.event(
                 2,
-                EventBody::Transferred {
+                EventBody::Transferred(Transferred {
                     kind: TransferKind::AutoForward,
                     destination: "090-1111-2222".into(),
-                },
+                }),
             ),
             s.event(5, EventBody::Answered),
         ])
@@ -293,5 +306,56 @@ mod tests {
         );
         let decision = choose_owner(&call, &settings(OwnerRule::RecordOwner), &inputs());
         assert_eq!(decision.owner, Some(id(HANDLER)));
+    }
+
+    #[test]
+    fn r7_the_user_at_a_number_is_found_in_any_spelling_and_ties_go_to_the_greatest_id() {
+        let low = SalesforceId::parse("005000000000001").unwrap();
+        let high = SalesforceId::parse("005000000000009").unwrap();
+        let other = SalesforceId::parse("005000000000005").unwrap();
+        let users = |order: &[(&SalesforceId, &str)]| -> Vec<(SalesforceId, String)> {
+            order
+                .iter()
+                .map(|(id, phone)| ((*id).clone(), (*phone).to_owned()))
+                .collect()
+        };
+        for (case, listed, number, expected) in [
+            (
+                "one user, another spelling",
+                users(&[(&low, "+81 90-1111-2222"), (&other, "03-0000-0000")]),
+                "090-1111-2222",
+                Some(&low),
+            ),
+            (
+                "two users with the number: the greatest Id",
+                users(&[(&high, "09011112222"), (&low, "090-1111-2222")]),
+                "090-1111-2222",
+                Some(&high),
+            ),
+            (
+                "the same two listed the other way round",
+                users(&[(&low, "090-1111-2222"), (&high, "09011112222")]),
+                "090-1111-2222",
+                Some(&high),
+            ),
+            (
+                "nobody has the number",
+                users(&[(&other, "03-0000-0000")]),
+                "090-1111-2222",
+                None,
+            ),
+            (
+                "not a number at all",
+                users(&[(&other, "03-0000-0000")]),
+                "reception",
+                None,
+            ),
+        ] {
+            assert_eq!(
+                user_with_phone(number, &listed, PhoneRegion::JAPAN).as_ref(),
+                expected,
+                "{case}"
+            );
+        }
     }
 }

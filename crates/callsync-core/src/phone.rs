@@ -312,6 +312,43 @@ pub fn phone_search_variants(number: &str, region: PhoneRegion) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The digits to search for `number` where only a substring search exists (SOSL `IN PHONE
+/// FIELDS`): the national significant number (`312345678` for `03-1234-5678` in Japan),
+/// which the stored digits of every spelling end with — with or without the trunk `0`, with
+/// or without `+81`. For a string that is not a valid number, its own digits (at least two).
+/// `None` when there is nothing to search. A hit still has to pass the normal-form
+/// comparison of [`crate::matching::choose_record`] (R3.6), so a partial hit links nothing.
+pub fn phone_search_digits(number: &str, region: PhoneRegion) -> Option<String> {
+    let parsed = PhoneNumber::parse(number, region).ok()?;
+    let digits_of = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
+    let full = match parsed.e164() {
+        Some(e164) => digits_of(e164),
+        None => return Some(digits_of(parsed.key().as_str())).filter(|d| d.len() >= 2),
+    };
+    // The national form is among the spellings; its longest common end with the E.164
+    // digits is the national significant number.
+    let national = parsed
+        .search_variants()
+        .iter()
+        .map(|variant| digits_of(variant))
+        .filter(|digits| *digits != full)
+        .map(|digits| common_suffix(&full, &digits))
+        .max_by_key(String::len)
+        .filter(|suffix| suffix.len() >= 2);
+    Some(national.unwrap_or(full))
+}
+
+/// The longest common end of two ASCII-digit strings.
+fn common_suffix(left: &str, right: &str) -> String {
+    let length = left
+        .bytes()
+        .rev()
+        .zip(right.bytes().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    left[left.len() - length..].to_owned()
+}
+
 /// What callsync makes of a number, for `callsync explain-number`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Explanation {
@@ -428,6 +465,25 @@ mod tests {
 
     fn jp(number: &str) -> PhoneNumber {
         PhoneNumber::parse(number, PhoneRegion::JAPAN).unwrap()
+    }
+
+    #[test]
+    fn r3_6_a_substring_search_looks_for_the_national_significant_number() {
+        for (spelling, digits) in [
+            ("03-1234-5678", Some("312345678")),
+            ("+81 3-1234-5678", Some("312345678")),
+            ("（０３）１２３４－５６７８", Some("312345678")),
+            ("090-1234-5678", Some("9012345678")),
+            // Not a valid number: its own digits only.
+            ("12-34", Some("1234")),
+            ("非通知", None),
+        ] {
+            assert_eq!(
+                phone_search_digits(spelling, PhoneRegion::JAPAN).as_deref(),
+                digits,
+                "{spelling}"
+            );
+        }
     }
 
     #[test]

@@ -184,6 +184,33 @@ callsync::on_both_backends! {
 }
 
 callsync::on_both_backends! {
+    async fn an_event_dated_in_the_future_is_refused_naming_it_but_late_events_are_accepted_r10(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        let now = Timestamp::now();
+        let at = |seconds: i64| json!(now.checked_add(jiff::SignedDuration::from_secs(seconds)).unwrap().to_string());
+        let mut ahead = event("e2", "c1", "ended");
+        ahead["occurred_at"] = at(3600);
+        let response = app.post_events(&json!([event("e1", "c1", "dialing"), ahead])).await;
+        assert_eq!(response.status(), 422);
+        let error = error_of(response).await;
+        assert_eq!(error["details"][0]["field"], "[1].occurred_at", "{error}");
+        let message = error["details"][0]["message"].as_str().unwrap();
+        assert!(message.contains("\"e2\"") && message.contains("in the future"), "{message}");
+        assert!(app.store.call_events("acme", "c1").await.unwrap().is_empty(), "a batch is all or nothing");
+
+        // A clock a minute fast is drift, and a backfill ten days old is history: both stored.
+        let mut drifting = event("e3", "c2", "dialing");
+        drifting["occurred_at"] = at(60);
+        let mut backfilled = event("e4", "c3", "dialing");
+        backfilled["occurred_at"] = at(-10 * 24 * 3600);
+        let response = app.post_events(&json!([drifting, backfilled])).await;
+        assert_eq!(response.status(), 202);
+        assert_eq!(app.store.call_events("acme", "c2").await.unwrap().len(), 1);
+        assert_eq!(app.store.call_events("acme", "c3").await.unwrap().len(), 1);
+    }
+}
+
+callsync::on_both_backends! {
     async fn keys_are_checked_for_scope_and_organisation(db: &TestDatabase) {
         let app = TestApp::spawn(db).await;
         let body = json!(event("e1", "c1", "dialing")).to_string();

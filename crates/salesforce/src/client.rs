@@ -283,6 +283,52 @@ impl Client {
         )
     }
 
+    /// A subrequest of a composite request that runs `soql` through the Query resource,
+    /// answered as a page of rows (`{"totalSize", "done", "records"}`). The URL is the one
+    /// the REST API Developer Guide writes for composite subrequests
+    /// (`/services/data/vXX.X/query/?q=SELECT+Id+FROM+Account`, "Composite"), the query
+    /// form-encoded so no character of a value can end it.
+    pub fn query_subrequest(&self, reference_id: &str, soql: &Soql) -> CompositeSubrequest {
+        CompositeSubrequest {
+            method: "GET".to_owned(),
+            url: format!(
+                "{}?q={}",
+                self.data_path("query/"),
+                form_urlencoded::byte_serialize(soql.as_str().as_bytes()).collect::<String>()
+            ),
+            reference_id: reference_id.to_owned(),
+            body: None,
+        }
+    }
+
+    /// Runs up to 25 SOQL queries as one composite request — one API call, as Salesforce
+    /// counts a composite request ("Composite", REST API Developer Guide) — and returns each
+    /// query's rows, in the order of `queries`. Only the first page of each answer is read,
+    /// so give each query a `LIMIT` within one batch (2,000 rows by default); a query that
+    /// failed makes the whole call fail with its error.
+    pub async fn query_composite<T: DeserializeOwned>(
+        &self,
+        queries: &[Soql],
+    ) -> Result<Vec<Vec<T>>, Error> {
+        let subrequests: Vec<CompositeSubrequest> = queries
+            .iter()
+            .enumerate()
+            .map(|(index, soql)| self.query_subrequest(&format!("q{index}"), soql))
+            .collect();
+        let answers = self.composite(false, &subrequests).await?;
+        if answers.len() != subrequests.len() {
+            return Err(Error::unexpected(
+                "POST composite".to_owned(),
+                200,
+                format!("{} answers to {} queries", answers.len(), subrequests.len()),
+            ));
+        }
+        answers
+            .into_iter()
+            .map(|answer| Ok(answer.into_result::<QueryPage<T>>()?.records))
+            .collect()
+    }
+
     /// The API versions the org supports (`GET /services/data/`).
     pub async fn versions(&self) -> Result<Vec<ApiVersion>, Error> {
         let call = Call {
@@ -1037,6 +1083,30 @@ mod tests {
             None
         );
         assert_eq!(parse_limit_info("api-usage=lots"), None);
+    }
+
+    #[test]
+    fn a_query_subrequest_names_the_versioned_query_resource_and_encodes_the_query() {
+        let client = Client::new(ClientConfig::new(
+            "https://login.example.com",
+            Auth::AccessToken {
+                instance_url: "https://org.example.com".to_owned(),
+                token: SecretString::from("token".to_owned()),
+            },
+        ))
+        .unwrap();
+        let soql = crate::soql!("SELECT Id FROM Contact WHERE Phone = {}", "03 1234&5678").unwrap();
+        let subrequest = client.query_subrequest("q0", &soql);
+        assert_eq!(subrequest.method, "GET");
+        assert_eq!(subrequest.reference_id, "q0");
+        assert_eq!(
+            subrequest.url,
+            format!(
+                "/services/data/v{}/query/?q=SELECT+Id+FROM+Contact+WHERE+Phone+%3D+%2703+1234%265678%27",
+                client.api_version()
+            )
+        );
+        assert!(subrequest.body.is_none());
     }
 
     #[test]

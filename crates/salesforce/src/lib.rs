@@ -8,7 +8,8 @@
 //!   [`Client::search`], [`Client::create`], [`Client::get`], [`Client::update`],
 //!   [`Client::delete`], [`Client::upsert`], [`Client::create_many`] /
 //!   [`Client::update_many`] (sObject Collections, 200 per request),
-//!   [`Client::composite`], [`Client::describe`] (cached), [`Client::updated`],
+//!   [`Client::composite`] (and [`Client::query_composite`]: several queries, one call),
+//!   [`Client::describe`] (cached), [`Client::updated`],
 //!   [`Client::deleted`], [`Client::limits`], [`Client::versions`]; the API budget
 //!   Salesforce reports on every answer is [`Client::api_usage`].
 //! - [`Auth`]: JWT bearer (a token per username), refresh token, password,
@@ -22,6 +23,8 @@
 //! - [`Error`] with [`Error::kind`] → [`ErrorKind`]: retry later, reauthenticate,
 //!   outcome unknown, daily limit exhausted, or permanent; Salesforce's codes,
 //!   messages and fields are in [`Error::api_errors`].
+//! - Wire formats: [`parse_datetime`] reads Salesforce's date-times; a
+//!   [`jiff::Timestamp`] in [`soql!`] is written as a SOQL dateTime literal.
 //!
 //! # Boundaries
 //!
@@ -74,5 +77,5 @@ pub use query::{
 pub use types::{
     ApiUsage, ApiVersion, CompositeSubrequest, CompositeSubresponse, DeletedRecord, DeletedRecords,
     FieldDescribe, Limit, Limits, ObjectDescribe, PicklistValue, RecordAttributes, UpdatedRecords,
-    Upserted,
+    Upserted, parse_datetime,
 };

@@ -74,6 +74,32 @@ pub struct RecordAttributes {
     pub url: Option<String>,
 }
 
+impl RecordAttributes {
+    /// The sObject type of a record read as JSON (a query row or a search hit), from its
+    /// `attributes`; `None` when the record carries none.
+    pub fn object_type_of(record: &serde_json::Value) -> Option<&str> {
+        record.pointer("/attributes/type")?.as_str()
+    }
+}
+
+/// Reads a date-time as Salesforce writes it in answers (`LastModifiedDate` and every
+/// `datetime` field): `2024-05-01T09:30:00.000+0000`, an offset without a colon, which RFC
+/// 3339 parsers want as `+00:00` ("Date Formats and Date Literals", SOQL and SOSL
+/// Reference). RFC 3339 itself is read too. `None` for anything else.
+pub fn parse_datetime(value: &str) -> Option<jiff::Timestamp> {
+    if let Ok(at) = value.parse::<jiff::Timestamp>() {
+        return Some(at);
+    }
+    let (head, offset) = value.split_at_checked(value.len().checked_sub(5)?)?;
+    let sign = offset.chars().next()?;
+    if !(sign == '+' || sign == '-') || !offset[1..].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    format!("{head}{}:{}", &offset[..3], &offset[3..])
+        .parse()
+        .ok()
+}
+
 /// A `SaveResult` of create/upsert and of sObject Collections.
 #[derive(Debug, Deserialize)]
 pub(crate) struct SaveResult {
@@ -271,4 +297,41 @@ impl CompositeSubresponse {
 pub(crate) struct CompositeAnswer {
     #[serde(rename = "compositeResponse")]
     pub composite_response: Vec<CompositeSubresponse>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn salesforce_date_times_are_read_with_and_without_the_offset_colon() {
+        let expected: jiff::Timestamp = "2024-05-01T09:30:00Z".parse().unwrap();
+        for text in [
+            "2024-05-01T09:30:00.000+0000",
+            "2024-05-01T18:30:00.000+0900",
+            "2024-05-01T04:30:00.000-0500",
+            "2024-05-01T09:30:00Z",
+            "2024-05-01T09:30:00.000+00:00",
+        ] {
+            assert_eq!(parse_datetime(text), Some(expected), "{text}");
+        }
+        for text in [
+            "yesterday",
+            "",
+            "2024-05-01T09:30:00.000+00x0",
+            "2024-05-01",
+        ] {
+            assert_eq!(parse_datetime(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_records_type_is_read_from_its_attributes() {
+        let contact = serde_json::json!({"attributes": {"type": "Contact"}, "Id": "003"});
+        assert_eq!(RecordAttributes::object_type_of(&contact), Some("Contact"));
+        assert_eq!(
+            RecordAttributes::object_type_of(&serde_json::json!({"Id": "003"})),
+            None
+        );
+    }
 }

@@ -791,7 +791,7 @@ fn r9_refused_events_name_the_field_so_the_error_log_can_say_what_to_fix() {
     assert_eq!(error.field, "kind");
     assert_eq!(
         error.to_string(),
-        "event field `kind` `sideways` is not one of internal, external, auto_forward"
+        "event field `kind` unknown variant `sideways`, expected one of `internal`, `external`, `auto_forward`"
     );
 }
 

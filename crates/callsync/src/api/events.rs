@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use callsync_core::event::Event;
+use jiff::Timestamp;
 use serde_json::Value;
 
 use super::AppState;
@@ -62,7 +63,7 @@ pub(super) async fn ingest(
     )
     .map_err(|error| ApiError::Unauthorized(error.to_string()))?;
 
-    let events = parse_batch(&body, &caller.org_id)?;
+    let events = parse_batch(&body, &caller.org_id, state.now())?;
     let outcome = state
         .store
         .ingest(&caller.org_id, &events, state.now())
@@ -84,8 +85,11 @@ pub(super) async fn ingest(
 
 /// Parses one event or an array of events. Every event is checked before
 /// any is stored: a batch is accepted whole or refused whole, with every
-/// problem listed, so a sender can fix and resend it as it is.
-fn parse_batch(body: &[u8], org_id: &str) -> ApiResult<Vec<NewEvent>> {
+/// problem listed, so a sender can fix and resend it as it is. An event dated
+/// too far after `received_at` is refused (R10,
+/// `callsync_core::event::MAX_CLOCK_AHEAD`): a call waiting for it would wait
+/// for a moment that never comes.
+fn parse_batch(body: &[u8], org_id: &str, received_at: Timestamp) -> ApiResult<Vec<NewEvent>> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))?;
     let (values, batched) = match value {
@@ -115,7 +119,10 @@ fn parse_batch(body: &[u8], org_id: &str) -> ApiResult<Vec<NewEvent>> {
             String::new()
         };
         let raw = value.to_string();
-        match Event::from_value(value) {
+        match Event::from_value(value).and_then(|event| {
+            event.check_not_ahead_of(received_at)?;
+            Ok(event)
+        }) {
             Ok(event) if event.org.as_str() != org_id => problems.push(Problem {
                 field: locate(&location, "org"),
                 message: format!(

@@ -1,9 +1,9 @@
 //! The OpenAPI document served at `/openapi.json`, generated from the
 //! handlers' annotations, so it cannot drift from the code.
 //!
-//! The event's wire format is described here rather than on
-//! `callsync_core::event::Event`, which stays free of HTTP concerns; the
-//! document's tests check the two agree on the event types.
+//! The event's schema is derived from `callsync_core::event::Event`, the
+//! type ingest decodes (callsync-core's opt-in `openapi` feature), so the
+//! document and the decoder cannot disagree on a field.
 
 use axum::Json;
 use serde::Deserialize;
@@ -16,6 +16,7 @@ use crate::crm::{ConnectionView, SalesforceConnection};
 use crate::store::{
     ContactEntry, ContactRow, ErrorRow, HistoryRow, IngestOutcome, SyncState, UserRow,
 };
+use callsync_core::event::Event;
 use callsync_core::settings::Settings;
 
 /// The document.
@@ -43,7 +44,7 @@ use callsync_core::settings::Settings;
         super::lookup::lookup,
     ),
     components(schemas(
-        EventsBody, EventSchema, IngestOutcome, ErrorBody, Problem, CallView, CallDetail, SyncState,
+        EventsBody, Event, IngestOutcome, ErrorBody, Problem, CallView, CallDetail, SyncState,
         ContactRow, ContactEntry, ErrorRow, HistoryRow, Retried, UserRow, UserLink, OrgView,
         Settings, SalesforceConnection, ConnectionView,
     )),
@@ -77,81 +78,14 @@ pub(super) async fn document() -> Json<utoipa::openapi::OpenApi> {
 #[serde(untagged)]
 #[allow(dead_code)] // a schema: the handler parses events with callsync-core
 pub enum EventsBody {
-    One(Box<EventSchema>),
-    Many(Vec<EventSchema>),
-}
-
-/// A call event (R10): the envelope and, chosen by `type`, that type's fields.
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)] // a schema: the handler parses events with callsync-core
-pub struct EventSchema {
-    /// Unique per event: the same id twice is one event.
-    id: String,
-    /// The organisation; must be the API key's.
-    org: String,
-    /// The call's sequence id (becomes the Task's `CallObject`), 1–255 characters.
-    call_id: String,
-    /// The callsync user who handled the call; absent for a missed call offered to a group.
-    user: Option<String>,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    occurred_at: String,
-    direction: EventDirection,
-    user_number: Option<String>,
-    /// The far end of the call; required on the opening event of an outbound call.
-    customer_number: Option<String>,
-    /// `{"record_id": "<Salesforce Id>"}` when dialled from a record.
-    #[schema(value_type = Option<Object>)]
-    click_to_call: Option<serde_json::Value>,
-    /// `{"campaign": "…"}` for predictive-dialler calls.
-    #[schema(value_type = Option<Object>)]
-    predictive: Option<serde_json::Value>,
-    #[serde(rename = "type")]
-    event_type: EventType,
-    /// `transferred`: internal, external or auto_forward.
-    kind: Option<String>,
-    /// `transferred`: where the call went.
-    destination: Option<String>,
-    /// `ended`: seconds of conversation.
-    #[schema(minimum = 0)]
-    talk_seconds: Option<u32>,
-    /// `ended`: answered, no_answer, busy, voicemail or rejected.
-    outcome: Option<String>,
-    /// `memo_saved`: memo picklist values.
-    values: Option<Vec<String>>,
-    /// `memo_saved`: free text.
-    note: Option<String>,
-    /// `analysis_completed`: the transcript.
-    speech_recognition: Option<String>,
-    /// `analysis_completed`: its summary.
-    summary: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(dead_code)] // a schema
-enum EventDirection {
-    Outbound,
-    Inbound,
-    Extension,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(dead_code)] // a schema
-enum EventType {
-    Dialing,
-    Ringing,
-    Answered,
-    Transferred,
-    Ended,
-    MemoSaved,
-    AnalysisCompleted,
+    One(Box<Event>),
+    Many(Vec<Event>),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use callsync_core::event::EventType;
 
     #[test]
     fn the_document_lists_every_route_of_the_router() {
@@ -181,15 +115,34 @@ mod tests {
     #[test]
     fn the_documented_event_types_are_the_ones_callsync_core_accepts_r10() {
         let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
-        let types = &document["components"]["schemas"]["EventType"]["enum"];
-        for event_type in types.as_array().unwrap() {
+        let schemas = &document["components"]["schemas"];
+        assert_eq!(
+            schemas["Event"]["allOf"][0]["$ref"], "#/components/schemas/EventBody",
+            "the event's schema is derived from callsync-core's types"
+        );
+        let documented: Vec<String> = schemas["EventBody"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|variant| {
+                // A variant with fields of its own is `allOf` its fields and the tag.
+                let tagged = variant["allOf"].get(1).unwrap_or(variant);
+                tagged["properties"]["type"]["enum"][0]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let accepted: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(documented, accepted);
+        for event_type in documented {
             let event = serde_json::json!({
                 "id": "e", "org": "o", "call_id": "c", "occurred_at": "2026-11-24T00:00:00Z",
                 "direction": "outbound", "customer_number": "0312345678", "type": event_type,
                 "kind": "internal", "destination": "1", "talk_seconds": 0, "outcome": "answered",
                 "values": [], "speech_recognition": "", "summary": "",
             });
-            if let Err(error) = callsync_core::event::Event::from_value(event) {
+            if let Err(error) = Event::from_value(event) {
                 panic!("{event_type} is refused by the core: {error}");
             }
         }

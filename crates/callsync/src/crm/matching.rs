@@ -1,14 +1,16 @@
 //! R3 live: fetches the candidate records for a call from Salesforce and lets
-//! `callsync_core::matching::choose_record` decide, in as few API calls as possible.
+//! `callsync_core::matching` decide, in as few API calls as possible. The core says what to
+//! fetch (`record_search`, and the fallback when a click-to-call record is gone) and
+//! chooses among what was fetched; this module only asks.
 //!
 //! The calls a match costs:
 //! - click-to-call (R3.1): one SOQL query for the record by `Id`, on the object its key
 //!   prefix names;
-//! - otherwise one composite request (Salesforce counts it as one call, "Send Multiple
-//!   Requests Using Composite", REST API Developer Guide) holding one SOQL query per object
-//!   on the number's spellings (R3.2), then the core's normalised comparison and priority
-//!   (R3.3–R3.6);
-//! - only when that finds nothing, one SOSL search `IN PHONE FIELDS` on the number's digits,
+//! - otherwise one composite request (`salesforce::Client::query_composite`: Salesforce
+//!   counts it as one call) holding one SOQL query per object on the number's spellings
+//!   (R3.2), then the core's normalised comparison and priority (R3.3–R3.6);
+//! - only when that finds nothing, one SOSL search `IN PHONE FIELDS` on the number's digits
+//!   (`callsync_core::phone::phone_search_digits`),
 //!   whose hits are filtered by the same normalised comparison, so a partial hit never links
 //!   the wrong record.
 //!
@@ -17,13 +19,14 @@
 //! an `INVALID_FIELD` error.
 
 use callsync_core::call::Call;
-use callsync_core::event::{Direction, Event, EventBody};
-use callsync_core::ids::{CallId, EventId, OrgId, SalesforceId};
-use callsync_core::matching::{Candidate, Match, RecordObject, choose_record};
-use callsync_core::phone::{PhoneNumber, PhoneRegion, phone_search_variants};
+use callsync_core::ids::SalesforceId;
+use callsync_core::matching::{
+    Candidate, Match, RecordObject, RecordSearch, choose_record, choose_record_for_number,
+    record_search, record_search_without_click_to_call,
+};
+use callsync_core::phone::{PhoneRegion, phone_search_digits, phone_search_variants};
 use jiff::Timestamp;
-use salesforce::{Client, CompositeSubrequest, FieldNames, SearchTerm, Soql, soql, sosl};
-use serde::Deserialize;
+use salesforce::{Client, FieldNames, RecordAttributes, SearchTerm, Soql, soql, sosl};
 use serde_json::Value;
 
 use super::error::CrmError;
@@ -73,57 +76,54 @@ const ROWS_PER_OBJECT: u32 = 100;
 
 /// The record R3 links `call` to, or `None` (R3.7: the Task is written unlinked).
 ///
-/// Click-to-call wins (R3.1) and costs one call; a click-to-call record that no longer
-/// exists (deleted or never there) falls back to the phone search (**Beyond**: linking it
-/// would only make the create fail). Otherwise see the module documentation.
+/// callsync-core says what to fetch ([`record_search`]) and chooses among what was fetched:
+/// a click-to-call record costs one call (R3.1); one that no longer exists falls back to the
+/// number ([`record_search_without_click_to_call`], **Beyond** R3.1). Otherwise see the
+/// module documentation.
 pub async fn find_record(
     client: &Client,
     call: &Call,
     region: PhoneRegion,
 ) -> Result<Option<Match>, CrmError> {
-    if let Some(click) = call.click_to_call()
-        && let Some(object) = RecordObject::from_key_prefix(&click.record_id)
-    {
-        // Only an Account's fields depend on Person Accounts; a Contact or Lead is fetched
-        // without asking describe first.
-        let person_accounts = match object {
-            RecordObject::Account | RecordObject::PersonAccount => {
-                person_accounts_enabled(client).await?
+    match record_search(call) {
+        RecordSearch::ClickToCall { id, object } => {
+            // Only an Account's fields depend on Person Accounts; a Contact or Lead is
+            // fetched without asking describe first.
+            let person_accounts = match object {
+                RecordObject::Account | RecordObject::PersonAccount => {
+                    person_accounts_enabled(client).await?
+                }
+                RecordObject::Contact | RecordObject::Lead => false,
+            };
+            if let Some(candidate) = fetch_record(client, &id, object, person_accounts).await? {
+                return Ok(choose_record(call, &[candidate], region));
             }
-            RecordObject::Contact | RecordObject::Lead => false,
-        };
-        match fetch_record(client, &click.record_id, object, person_accounts).await {
-            Ok(Some(candidate)) => return Ok(choose_record(call, &[candidate], region)),
-            Ok(None) => {
-                tracing::info!(
-                    record = %click.record_id,
-                    "the click-to-call record no longer exists; searching by number instead"
-                );
-                let Some(without_click) = without_click_to_call(call) else {
-                    return Ok(None);
-                };
-                let person_accounts = person_accounts_enabled(client).await?;
-                return search_by_number(client, &without_click, region, person_accounts).await;
+            tracing::info!(
+                record = %id,
+                "the click-to-call record no longer exists; searching by number instead"
+            );
+            match record_search_without_click_to_call(call) {
+                RecordSearch::Number(number) => {
+                    find_record_for_number(client, &number, region).await
+                }
+                RecordSearch::ClickToCall { .. } | RecordSearch::Nothing => Ok(None),
             }
-            Err(error) => return Err(error),
         }
+        RecordSearch::Number(number) => find_record_for_number(client, &number, region).await,
+        RecordSearch::Nothing => Ok(None),
     }
-    let person_accounts = person_accounts_enabled(client).await?;
-    search_by_number(client, call, region, person_accounts).await
 }
 
 /// The record R3 would link a call with `number` to (no click-to-call): the screen-pop
-/// lookup. Same calls and rules as [`find_record`].
+/// lookup, and a call whose click-to-call record is gone. Same calls and rules as
+/// [`find_record`].
 pub async fn find_record_for_number(
     client: &Client,
     number: &str,
     region: PhoneRegion,
 ) -> Result<Option<Match>, CrmError> {
-    let Some(call) = lookup_call(number) else {
-        return Ok(None);
-    };
     let person_accounts = person_accounts_enabled(client).await?;
-    search_by_number(client, &call, region, person_accounts).await
+    search_by_number(client, number, region, person_accounts).await
 }
 
 /// Whether the org has Person Accounts: `Account` has `IsPersonAccount` only then.
@@ -190,13 +190,10 @@ async fn fetch_record(
 /// R3.2–R3.6: SOQL on the spellings of the number, then SOSL when that finds nothing.
 async fn search_by_number(
     client: &Client,
-    call: &Call,
+    number: &str,
     region: PhoneRegion,
     person_accounts: bool,
 ) -> Result<Option<Match>, CrmError> {
-    let Some(number) = call.customer_number() else {
-        return Ok(None);
-    };
     let variants = phone_search_variants(number, region);
     if variants.is_empty() {
         // No digits at all (a withheld number): nothing can match (R3.6).
@@ -204,10 +201,10 @@ async fn search_by_number(
     }
     let queries = phone_queries(&variants, person_accounts)?;
     let candidates = run_queries(client, &queries).await?;
-    if let Some(found) = choose_record(call, &candidates, region) {
+    if let Some(found) = choose_record_for_number(number, &candidates, region) {
         return Ok(Some(found));
     }
-    let Some(term) = search_digits(number, region) else {
+    let Some(term) = phone_search_digits(number, region) else {
         return Ok(None);
     };
     let search = phone_search(&term, person_accounts)?;
@@ -217,7 +214,7 @@ async fn search_by_number(
         .map(|record| candidate_from_record(record, None))
         .filter_map(Result::transpose)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(choose_record(call, &candidates, region))
+    Ok(choose_record_for_number(number, &candidates, region))
 }
 
 /// One SOQL query per object on the spellings of the number (R3.2): standard phone fields
@@ -297,40 +294,11 @@ fn phone_search(term: &str, person_accounts: bool) -> Result<salesforce::Sosl, C
 
 /// Runs the queries as one composite request (one API call) and reads every row.
 async fn run_queries(client: &Client, queries: &[Soql]) -> Result<Vec<Candidate>, CrmError> {
-    #[derive(Deserialize)]
-    struct QueryBody {
-        records: Vec<Value>,
-    }
-    // The subrequest URL is the Query resource as the composite documentation writes it:
-    // `/services/data/vXX.X/query/?q=SELECT+Id+FROM+Account`.
-    let subrequests: Vec<CompositeSubrequest> = queries
-        .iter()
-        .enumerate()
-        .map(|(index, query)| CompositeSubrequest {
-            method: "GET".to_owned(),
-            url: format!(
-                "{}?q={}",
-                client.data_path("query/"),
-                form_urlencoded::byte_serialize(query.as_str().as_bytes()).collect::<String>()
-            ),
-            reference_id: format!("q{index}"),
-            body: None,
-        })
-        .collect();
-    let answers = client.composite(false, &subrequests).await?;
-    if answers.len() != subrequests.len() {
-        return Err(CrmError::UnexpectedAnswer {
-            what: "the phone search",
-            detail: format!("{} answers to {} queries", answers.len(), subrequests.len()),
-        });
-    }
+    let answers: Vec<Vec<Value>> = client.query_composite(queries).await?;
     let mut candidates = Vec::new();
-    for answer in answers {
-        let body: QueryBody = answer.into_result()?;
-        for record in &body.records {
-            if let Some(candidate) = candidate_from_record(record, None)? {
-                candidates.push(candidate);
-            }
+    for record in answers.iter().flatten() {
+        if let Some(candidate) = candidate_from_record(record, None)? {
+            candidates.push(candidate);
         }
     }
     Ok(candidates)
@@ -343,9 +311,7 @@ fn candidate_from_record(
     record: &Value,
     object: Option<&str>,
 ) -> Result<Option<Candidate>, CrmError> {
-    let object_name = record
-        .pointer("/attributes/type")
-        .and_then(Value::as_str)
+    let object_name = RecordAttributes::object_type_of(record)
         .or(object)
         .unwrap_or_default();
     let text = |field: &str| {
@@ -385,7 +351,7 @@ fn candidate_from_record(
         .filter_map(|field| text(field).map(|value| ((*field).to_owned(), value)))
         .collect();
     let last_modified = text("LastModifiedDate")
-        .and_then(|value| parse_salesforce_datetime(&value))
+        .and_then(|value| salesforce::parse_datetime(&value))
         .unwrap_or(Timestamp::UNIX_EPOCH);
     Ok(Some(Candidate {
         object,
@@ -405,132 +371,9 @@ fn candidate_from_record(
     }))
 }
 
-/// Salesforce writes date-times as `2024-05-01T09:30:00.000+0000`: an offset without a
-/// colon, which RFC 3339 parsers want as `+00:00`.
-fn parse_salesforce_datetime(value: &str) -> Option<Timestamp> {
-    if let Ok(at) = value.parse::<Timestamp>() {
-        return Some(at);
-    }
-    let (head, offset) = value.split_at_checked(value.len().checked_sub(5)?)?;
-    let sign = offset.chars().next()?;
-    if !(sign == '+' || sign == '-') || !offset[1..].bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    format!("{head}{}:{}", &offset[..3], &offset[3..])
-        .parse()
-        .ok()
-}
-
-/// The digits to give SOSL: the national significant number (`312345678` for
-/// `03-1234-5678` in Japan), which the stored digits of every spelling end with — with or
-/// without the trunk `0`, with or without `+81`. For a string that is not a valid number,
-/// its own digits.
-fn search_digits(number: &str, region: PhoneRegion) -> Option<String> {
-    let parsed = PhoneNumber::parse(number, region).ok()?;
-    let digits_of = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
-    let full = match parsed.e164() {
-        Some(e164) => digits_of(e164),
-        None => return Some(digits_of(parsed.key().as_str())).filter(|d| d.len() >= 2),
-    };
-    // The national form is among the spellings; its longest common end with the E.164
-    // digits is the national significant number.
-    let national = parsed
-        .search_variants()
-        .iter()
-        .map(|variant| digits_of(variant))
-        .filter(|digits| *digits != full)
-        .map(|digits| common_suffix(&full, &digits))
-        .max_by_key(String::len)
-        .filter(|suffix| suffix.len() >= 2);
-    Some(national.unwrap_or(full))
-}
-
-fn common_suffix(left: &str, right: &str) -> String {
-    let length = left
-        .bytes()
-        .rev()
-        .zip(right.bytes().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    left[left.len() - length..].to_owned()
-}
-
-/// A call that carries only `number`, for the screen-pop lookup: `choose_record` reads the
-/// customer number (and click-to-call) from a call.
-fn lookup_call(number: &str) -> Option<Call> {
-    let event = Event {
-        id: EventId::parse("lookup").ok()?,
-        org: OrgId::parse("lookup").ok()?,
-        call_id: CallId::parse("lookup").ok()?,
-        user: None,
-        occurred_at: Timestamp::UNIX_EPOCH,
-        direction: Direction::Outbound,
-        user_number: None,
-        customer_number: Some(number.to_owned()),
-        click_to_call: None,
-        predictive: None,
-        body: EventBody::Dialing,
-    };
-    Call::fold(&[event]).ok()
-}
-
-/// The same call without its click-to-call record, so R3.2 applies.
-fn without_click_to_call(call: &Call) -> Option<Call> {
-    let events: Vec<Event> = call
-        .events()
-        .iter()
-        .cloned()
-        .map(|mut event| {
-            event.click_to_call = None;
-            event
-        })
-        .collect();
-    Call::fold(&events).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn salesforce_date_times_are_read_with_and_without_the_offset_colon() {
-        let expected: Timestamp = "2024-05-01T09:30:00Z".parse().unwrap();
-        for text in [
-            "2024-05-01T09:30:00.000+0000",
-            "2024-05-01T18:30:00.000+0900",
-            "2024-05-01T09:30:00Z",
-            "2024-05-01T09:30:00.000+00:00",
-        ] {
-            assert_eq!(parse_salesforce_datetime(text), Some(expected), "{text}");
-        }
-        assert_eq!(parse_salesforce_datetime("yesterday"), None);
-        assert_eq!(parse_salesforce_datetime(""), None);
-    }
-
-    #[test]
-    fn r3_6_sosl_searches_the_national_significant_number() {
-        for spelling in [
-            "03-1234-5678",
-            "+81 3-1234-5678",
-            "（０３）１２３４－５６７８",
-        ] {
-            assert_eq!(
-                search_digits(spelling, PhoneRegion::JAPAN).as_deref(),
-                Some("312345678"),
-                "{spelling}"
-            );
-        }
-        assert_eq!(
-            search_digits("090-1234-5678", PhoneRegion::JAPAN).as_deref(),
-            Some("9012345678")
-        );
-        // Not a valid number: its own digits only.
-        assert_eq!(
-            search_digits("12-34", PhoneRegion::JAPAN).as_deref(),
-            Some("1234")
-        );
-        assert_eq!(search_digits("非通知", PhoneRegion::JAPAN), None);
-    }
 
     #[test]
     fn r3_2_queries_search_standard_phone_fields_only_and_skip_converted_leads() {
@@ -611,12 +454,5 @@ mod tests {
 
         let user = serde_json::json!({"attributes": {"type": "User"}, "Id": "005000000000001AAA"});
         assert_eq!(candidate_from_record(&user, None).unwrap(), None);
-    }
-
-    #[test]
-    fn a_lookup_call_carries_only_the_number() {
-        let call = lookup_call("03-1234-5678").unwrap();
-        assert_eq!(call.customer_number(), Some("03-1234-5678"));
-        assert!(call.click_to_call().is_none());
     }
 }

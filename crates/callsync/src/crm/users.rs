@@ -1,13 +1,14 @@
 //! Salesforce users for R7: a user's Id, `IsActive` and `Phone` by username, and the user
-//! whose `Phone` is an auto-forward destination — cached per organisation for a short
-//! time, because every call needs them and they rarely change.
+//! whose `Phone` is an auto-forward destination (chosen by `callsync_core::owner`) — cached
+//! per organisation for a short time, because every call needs them and they rarely change.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use callsync_core::ids::SalesforceId;
-use callsync_core::phone::{PhoneNumber, PhoneRegion};
+use callsync_core::owner;
+use callsync_core::phone::PhoneRegion;
 use salesforce::{Client, soql};
 use serde::Deserialize;
 
@@ -166,12 +167,12 @@ impl UserDirectory {
     }
 
     /// The user whose `Phone` is `number` in normal form (R7 auto-forward, R3.6), or
-    /// `None`. Ties go to the greatest Id, as `callsync_core::owner` breaks them. Inactive
+    /// `None`; `callsync_core::owner::user_with_phone` decides, ties included. Inactive
     /// users are returned too: R7's inactive-owner fallback decides about them.
     ///
     /// Every user with a phone is fetched (one paged query, cached for the TTL) and compared
-    /// here, because SOQL compares strings exactly and a user's phone may be spelled in any
-    /// of the ways people type numbers.
+    /// by the core, because SOQL compares strings exactly and a user's phone may be spelled
+    /// in any of the ways people type numbers.
     pub async fn user_with_phone(
         &self,
         org_id: &str,
@@ -179,20 +180,15 @@ impl UserDirectory {
         number: &str,
         region: PhoneRegion,
     ) -> Result<Option<SalesforceUser>, CrmError> {
-        let Ok(destination) = PhoneNumber::parse(number, region) else {
+        let users = self.users_with_phone(org_id, client).await?;
+        let phones: Vec<(SalesforceId, String)> = users
+            .iter()
+            .filter_map(|user| Some((user.id.clone(), user.phone.clone()?)))
+            .collect();
+        let Some(chosen) = owner::user_with_phone(number, &phones, region) else {
             return Ok(None);
         };
-        let users = self.users_with_phone(org_id, client).await?;
-        Ok(users
-            .iter()
-            .filter(|user| {
-                user.phone.as_deref().is_some_and(|phone| {
-                    PhoneNumber::parse(phone, region)
-                        .is_ok_and(|phone| phone.same_number(&destination))
-                })
-            })
-            .max_by(|left, right| left.id.cmp(&right.id))
-            .cloned())
+        Ok(users.iter().find(|user| user.id == chosen).cloned())
     }
 
     async fn users_with_phone(
