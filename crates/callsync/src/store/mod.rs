@@ -18,6 +18,8 @@
 //! - A claimed row carries a lease; when the lease expires (a crashed
 //!   worker) another worker claims it again.
 
+mod console;
+mod retry;
 mod rows;
 
 use std::str::FromStr;
@@ -28,6 +30,8 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
+pub use console::{ErrorKindCount, QueueSummary, SessionRow, StateCount};
+pub use retry::ErrorFilter;
 pub use rows::*;
 
 /// Which database the store talks to, from the URL's scheme.
@@ -703,6 +707,7 @@ impl Store {
                AND ($4 IS NULL OR user_id = $4)
                AND ($5 IS NULL OR kind = $5)
                AND ($6 IS NULL OR sync_state = $6)
+               AND ($8 IS NULL OR customer_number = $8)
              ORDER BY first_event_at DESC, call_id
              LIMIT $7"
         ))
@@ -713,6 +718,7 @@ impl Store {
         .bind(&filter.kind)
         .bind(&filter.sync_state)
         .bind(filter.limit)
+        .bind(&filter.customer_number)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(CallRow::from_row).collect()

@@ -1,0 +1,358 @@
+//! What the admin console keeps and reads beyond the API's queries: one-time
+//! sign-in links, browser sessions, and the counts of its overview page.
+//!
+//! Invariants: links and sessions are stored as the SHA-256 of their token
+//! only; a link is redeemed at most once (one `UPDATE … RETURNING`, so two
+//! concurrent redemptions cannot both win); a session read past its idle or
+//! absolute expiry is as good as absent. Every query is scoped to one
+//! organisation.
+
+use jiff::Timestamp;
+use sqlx::Row as _;
+
+use super::{Store, millis, timestamp};
+
+/// A signed-in browser session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub org_id: String,
+    /// The token every form of the session must carry back.
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+}
+
+/// How many calls are in one sync state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCount {
+    pub state: String,
+    pub count: i64,
+}
+
+/// The organisation's part of the sync queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueSummary {
+    /// Calls with sync work queued.
+    pub depth: i64,
+    /// The first event of the oldest call that is waiting for sync.
+    pub oldest_waiting_since: Option<Timestamp>,
+}
+
+/// Open error-log entries of one kind (same code, same step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorKindCount {
+    pub code: String,
+    pub step: String,
+    pub count: i64,
+}
+
+impl Store {
+    /// Stores a one-time sign-in link by its token's hash.
+    pub async fn create_login_link(
+        &self,
+        token_hash: &str,
+        org_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO console_login_links (token_hash, org_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(org_id)
+        .bind(millis(now))
+        .bind(millis(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Redeems a sign-in link: its organisation, if the link exists, has not
+    /// expired and was never used; it cannot be used again afterwards.
+    pub async fn redeem_login_link(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<String>> {
+        let row = sqlx::query(
+            "UPDATE console_login_links SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING org_id",
+        )
+        .bind(token_hash)
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("org_id")?),
+            None => None,
+        })
+    }
+
+    /// Starts a session.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        org_id: &str,
+        csrf_token: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO console_sessions
+                 (token_hash, org_id, csrf_token, created_at, last_seen_at, expires_at)
+             VALUES ($1, $2, $3, $4, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(org_id)
+        .bind(csrf_token)
+        .bind(millis(now))
+        .bind(millis(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The live session with this token hash, touched as seen now. A session
+    /// idle for `idle` or past its absolute expiry is deleted and `None`.
+    pub async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+        idle: std::time::Duration,
+    ) -> anyhow::Result<Option<SessionRow>> {
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+        let row = sqlx::query(
+            "UPDATE console_sessions SET last_seen_at = $2
+             WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $3
+             RETURNING org_id, csrf_token, created_at",
+        )
+        .bind(token_hash)
+        .bind(millis(now))
+        .bind(millis(now).saturating_sub(idle_ms))
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(SessionRow {
+                org_id: row.try_get("org_id")?,
+                csrf_token: row.try_get("csrf_token")?,
+                created_at: timestamp(row.try_get("created_at")?),
+            })),
+            None => {
+                // Expired or unknown: make sure an expired one is gone.
+                self.delete_session(token_hash).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Ends a session (sign-out, or expiry).
+    pub async fn delete_session(&self, token_hash: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The organisation's calls whose first event is at or after `since`,
+    /// counted by sync state.
+    pub async fn call_states_since(
+        &self,
+        org_id: &str,
+        since: Timestamp,
+    ) -> anyhow::Result<Vec<StateCount>> {
+        let rows = sqlx::query(
+            "SELECT sync_state, COUNT(*) AS n FROM calls
+             WHERE org_id = $1 AND first_event_at >= $2
+             GROUP BY sync_state ORDER BY sync_state",
+        )
+        .bind(org_id)
+        .bind(millis(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StateCount {
+                    state: row.try_get("sync_state")?,
+                    count: row.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The organisation's queued sync work, and how long its oldest call has
+    /// been waiting (pending or waiting for an event).
+    pub async fn org_queue(&self, org_id: &str) -> anyhow::Result<QueueSummary> {
+        let depth: i64 = sqlx::query("SELECT COUNT(*) AS n FROM sync_work WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let oldest: Option<i64> = sqlx::query(
+            "SELECT MIN(first_event_at) AS oldest FROM calls
+             WHERE org_id = $1 AND sync_state IN ('pending', 'waiting')",
+        )
+        .bind(org_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("oldest")?;
+        Ok(QueueSummary {
+            depth,
+            oldest_waiting_since: oldest.map(timestamp),
+        })
+    }
+
+    /// Sync attempts recorded per day since `since` (each one Salesforce
+    /// request or more), as (day number, count); a day number is
+    /// `(epoch ms + offset_ms) / 86_400_000`, so days follow the
+    /// organisation's time zone at `offset_ms` from UTC.
+    pub async fn sync_attempts_per_day(
+        &self,
+        org_id: &str,
+        since: Timestamp,
+        offset_ms: i64,
+    ) -> anyhow::Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT (at + $3) / 86400000 AS day, COUNT(*) AS n FROM sync_history
+             WHERE org_id = $1 AND at >= $2
+             GROUP BY (at + $3) / 86400000 ORDER BY day",
+        )
+        .bind(org_id)
+        .bind(millis(since))
+        .bind(offset_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("day")?, row.try_get("n")?)))
+            .collect()
+    }
+
+    /// Users that handled calls but were never set up (no row in `users`):
+    /// the console lists them as unlinked.
+    pub async fn unknown_call_users(&self, org_id: &str) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT user_id FROM calls
+             WHERE org_id = $1 AND user_id IS NOT NULL
+               AND user_id NOT IN (SELECT user_id FROM users WHERE org_id = $1)
+             ORDER BY user_id LIMIT 1000",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get("user_id")?)).collect()
+    }
+
+    /// Open error-log entries grouped by kind (code and step), most first.
+    pub async fn open_error_kinds(&self, org_id: &str) -> anyhow::Result<Vec<ErrorKindCount>> {
+        let rows = sqlx::query(
+            "SELECT code, step, COUNT(*) AS n FROM error_log
+             WHERE org_id = $1 AND resolved_at IS NULL
+             GROUP BY code, step ORDER BY n DESC, code, step",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ErrorKindCount {
+                    code: row.try_get("code")?,
+                    step: row.try_get("step")?,
+                    count: row.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::*;
+    use crate::on_both_backends;
+    use crate::store::NewOrg;
+    use crate::test_support::TestDatabase;
+
+    async fn store_with_org(db: &TestDatabase) -> Store {
+        let store = db.store().await;
+        store
+            .create_org(
+                &NewOrg {
+                    id: "acme".into(),
+                    name: "Acme".into(),
+                    signing_secret: "s".into(),
+                    settings_json: "{}".into(),
+                    salesforce_json: None,
+                },
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        store
+    }
+
+    on_both_backends! {
+        async fn a_sign_in_link_signs_in_once_and_not_after_it_expires(db: &TestDatabase) {
+            let store = store_with_org(db).await;
+            let now = Timestamp::now();
+            let expiry = now + SignedDuration::from_mins(15);
+            store.create_login_link("h1", "acme", now, expiry).await.unwrap();
+            store.create_login_link("h2", "acme", now, expiry).await.unwrap();
+            assert_eq!(store.redeem_login_link("h1", now).await.unwrap().as_deref(), Some("acme"));
+            assert_eq!(store.redeem_login_link("h1", now).await.unwrap(), None, "used twice");
+            let too_late = expiry + SignedDuration::from_secs(1);
+            assert_eq!(store.redeem_login_link("h2", too_late).await.unwrap(), None, "expired");
+            assert_eq!(store.redeem_login_link("unknown", now).await.unwrap(), None);
+        }
+    }
+
+    on_both_backends! {
+        async fn a_session_ends_when_idle_too_long_and_when_signed_out(db: &TestDatabase) {
+            let store = store_with_org(db).await;
+            let now = Timestamp::now();
+            let idle = Duration::from_secs(30 * 60);
+            let end = now + SignedDuration::from_hours(12);
+            store.create_session("s1", "acme", "csrf1", now, end).await.unwrap();
+            store.create_session("s2", "acme", "csrf2", now, end).await.unwrap();
+            let seen = store.touch_session("s1", now + SignedDuration::from_mins(20), idle).await.unwrap();
+            assert_eq!(seen.map(|s| s.csrf_token).as_deref(), Some("csrf1"));
+            // Touched at +20 min, so +45 min is 25 minutes idle: still alive.
+            assert!(store.touch_session("s1", now + SignedDuration::from_mins(45), idle).await.unwrap().is_some());
+            // s2 was never touched: 31 minutes idle ends it, for good.
+            assert!(store.touch_session("s2", now + SignedDuration::from_mins(31), idle).await.unwrap().is_none());
+            assert!(store.touch_session("s2", now, idle).await.unwrap().is_none());
+            store.delete_session("s1").await.unwrap();
+            assert!(store.touch_session("s1", now + SignedDuration::from_mins(46), idle).await.unwrap().is_none());
+        }
+    }
+
+    on_both_backends! {
+        async fn a_session_ends_at_its_absolute_expiry_however_active(db: &TestDatabase) {
+            let store = store_with_org(db).await;
+            let now = Timestamp::now();
+            let idle = Duration::from_secs(30 * 60);
+            let end = now + SignedDuration::from_mins(50);
+            store.create_session("s1", "acme", "c", now, end).await.unwrap();
+            for minutes in [20, 40] {
+                let at = now + SignedDuration::from_mins(minutes);
+                assert!(store.touch_session("s1", at, idle).await.unwrap().is_some());
+            }
+            let at = now + SignedDuration::from_mins(51);
+            assert!(store.touch_session("s1", at, idle).await.unwrap().is_none());
+        }
+    }
+
+    on_both_backends! {
+        async fn the_overview_counts_only_the_organisations_own_queue(db: &TestDatabase) {
+            let store = store_with_org(db).await;
+            let queue = store.org_queue("acme").await.unwrap();
+            assert_eq!(queue, QueueSummary::default());
+            assert!(store.call_states_since("acme", Timestamp::UNIX_EPOCH).await.unwrap().is_empty());
+            assert!(store.sync_attempts_per_day("acme", Timestamp::UNIX_EPOCH, 9 * 3_600_000).await.unwrap().is_empty());
+            assert!(store.unknown_call_users("acme").await.unwrap().is_empty());
+        }
+    }
+}
