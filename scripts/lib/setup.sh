@@ -92,6 +92,11 @@ ensure_browser() {
     as_root apt-get update -qq || true
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
   fi
+  # Japanese pages need a Japanese font, or the screenshots show boxes.
+  if [ -x /usr/bin/chromium ] && ! ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1; then
+    say "installing a Japanese font (fonts-noto-cjk) for the console's screenshots"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null || true
+  fi
   if [ -x /usr/bin/chromium ]; then
     export CALLSYNC_CHROMIUM=/usr/bin/chromium
   else
