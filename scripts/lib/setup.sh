@@ -98,7 +98,7 @@ ensure_browser() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null || true
   fi
   if [ -x /usr/bin/chromium ]; then
-    export CALLSYNC_CHROMIUM=/usr/bin/chromium
+    export CALLSYNC_TEST_CHROMIUM=/usr/bin/chromium
   else
     say "no chromium: the browser tests will say they are skipped"
   fi
@@ -108,7 +108,7 @@ ensure_browser() {
       mkdir -p "$tools/node"
       (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . 'playwright-core@^1.49' >/dev/null)
     fi
-    export CALLSYNC_PLAYWRIGHT_NODE_PATH="$tools/node/node_modules"
+    export CALLSYNC_TEST_PLAYWRIGHT_NODE_PATH="$tools/node/node_modules"
   else
     say "no npm: the browser tests will say they are skipped"
   fi

@@ -9,12 +9,13 @@
 //! validation rule fail a call, sees the error, removes the rule and
 //! retries from the console, checks CSRF and the cookie's flags, and signs
 //! out. It takes a screenshot of each page (the settings page in both
-//! languages) into `CALLSYNC_CONSOLE_SCREENSHOTS` (`docs/console/` to
+//! languages) into `CALLSYNC_TEST_CONSOLE_SCREENSHOTS` (`docs/console/` to
 //! refresh the README's), or a temporary folder.
 //!
 //! `scripts/test` installs chromium (Debian) and playwright-core (npm, under
-//! `.tools/`) and sets `CALLSYNC_CHROMIUM` and
-//! `CALLSYNC_PLAYWRIGHT_NODE_PATH`; without them the test says it is
+//! `.tools/`) and sets `CALLSYNC_TEST_CHROMIUM` and
+//! `CALLSYNC_TEST_PLAYWRIGHT_NODE_PATH` (`CALLSYNC_TEST_*`: never read as
+//! settings by `callsync`'s configuration); without them the test says it is
 //! skipped, except in CI (`CALLSYNC_REQUIRE_ALL=1`), where that fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
 
@@ -32,13 +33,13 @@ use serde_json::json;
 
 /// What the browser needs, or why it cannot run here.
 fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
-    let chromium = std::env::var_os("CALLSYNC_CHROMIUM")
+    let chromium = std::env::var_os("CALLSYNC_TEST_CHROMIUM")
         .map(PathBuf::from)
-        .ok_or("CALLSYNC_CHROMIUM is not set (scripts/test installs Debian's chromium)")?;
-    let node_path = std::env::var_os("CALLSYNC_PLAYWRIGHT_NODE_PATH")
+        .ok_or("CALLSYNC_TEST_CHROMIUM is not set (scripts/test installs Debian's chromium)")?;
+    let node_path = std::env::var_os("CALLSYNC_TEST_PLAYWRIGHT_NODE_PATH")
         .map(PathBuf::from)
         .ok_or(
-            "CALLSYNC_PLAYWRIGHT_NODE_PATH is not set (scripts/test installs playwright-core)",
+            "CALLSYNC_TEST_PLAYWRIGHT_NODE_PATH is not set (scripts/test installs playwright-core)",
         )?;
     if !chromium.exists() {
         return Err(format!("{} does not exist", chromium.display()));
@@ -147,7 +148,7 @@ async fn an_admin_connects_configures_and_watches_callsync_in_chromium() {
     let work = tempfile::tempdir().unwrap();
     let key_file = work.path().join("callsync-sandbox.key.pem");
     std::fs::write(&key_file, &credentials.private_key_pem).unwrap();
-    let screenshots = std::env::var_os("CALLSYNC_CONSOLE_SCREENSHOTS")
+    let screenshots = std::env::var_os("CALLSYNC_TEST_CONSOLE_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| work.path().join("screenshots"));
     std::fs::create_dir_all(&screenshots).unwrap();
