@@ -331,3 +331,139 @@ async fn r9_bulk_retry_over_the_api_names_the_field_it_refuses() {
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer, json!({"retried": 0, "call_ids": []}));
 }
+
+/// Follows a sign-in with Salesforce through the sandbox's authorize
+/// endpoint, which approves at once, and answers the callback's response.
+async fn sign_in_with_salesforce(
+    http: &reqwest::Client,
+    url: &str,
+    org: &str,
+) -> reqwest::Response {
+    let start = http
+        .post(format!("{url}/console/signin/salesforce"))
+        .form(&[("org", org)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let authorize = start.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        authorize.contains("/services/oauth2/authorize"),
+        "{authorize}"
+    );
+    assert!(authorize.contains("code_challenge="), "PKCE: {authorize}");
+    let state_cookie = start.headers()[SET_COOKIE].to_str().unwrap();
+    let state_cookie = state_cookie.split(';').next().unwrap().to_owned();
+    let approved = http.get(&authorize).send().await.unwrap();
+    let callback = approved.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        callback.starts_with(&format!("{url}/console/signin/salesforce/callback")),
+        "{callback}"
+    );
+    http.get(&callback)
+        .header(COOKIE, state_cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_callsync_admin_signs_in_with_salesforce_and_nobody_else_does() {
+    let callsync::test_support::SandboxOrg {
+        sandbox,
+        connection,
+        ..
+    } = callsync::test_support::SandboxOrg::start().await;
+    let db = TestDatabase::sqlite();
+    let store = db.store().await;
+    store
+        .create_org(
+            &NewOrg {
+                id: "acme".into(),
+                name: "Acme".into(),
+                signing_secret: "s".into(),
+                settings_json: "{}".into(),
+                salesforce_json: Some(connection.to_string()),
+            },
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(callsync::server::run(
+        listener,
+        AppState::new(store.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Not (yet) marked as a callsync admin: refused.
+    let refused = sign_in_with_salesforce(&http, &url, "acme").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("callsync_session="))
+    );
+
+    store
+        .add_console_admin("acme", &sandbox.credentials().username)
+        .await
+        .unwrap();
+    let signed_in = sign_in_with_salesforce(&http, &url, "acme").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()[LOCATION], "/console/");
+    let session = signed_in
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("callsync_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    let page = http
+        .get(format!("{url}/console/"))
+        .header(COOKIE, session.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+
+    // A callback without the browser's state cookie is refused.
+    let start = http
+        .post(format!("{url}/console/signin/salesforce"))
+        .form(&[("org", "acme")])
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = http.get(&authorize).send().await.unwrap().headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        http.get(&callback).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // An organisation without Salesforce cannot be signed in to this way.
+    let unknown = http
+        .post(format!("{url}/console/signin/salesforce"))
+        .form(&[("org", "nobody")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}

@@ -191,3 +191,14 @@ connect-test-ok = Connected: Salesforce signed in { $user }.
 connect-test-ok-detail = The Task can be read ({ $count } fields).
 connect-test-failed = The connection does not work.
 connect-test-not-connected = Nothing to test: save a connection first.
+
+signin-salesforce-intro = Or sign in with your Salesforce user, if your organisation marked it as a callsync admin.
+signin-salesforce-org = Organisation id
+signin-salesforce-button = Sign in with Salesforce
+signin-salesforce-unavailable = This organisation cannot be signed in to with Salesforce (unknown, or not connected to Salesforce).
+signin-salesforce-failed = The sign-in with Salesforce did not complete. Start again.
+signin-salesforce-not-admin = Your Salesforce user is not a callsync admin of this organisation. Ask an admin to add you on the Salesforce page.
+connect-admins = Who may sign in with Salesforce
+connect-admins-hint = These Salesforce users sign in to this console with Salesforce (OAuth web-server flow with PKCE). Add the console's /console/signin/salesforce/callback address as the connected app's callback URL.
+connect-admins-add = Add
+connect-admins-remove = Remove

@@ -191,3 +191,14 @@ connect-test-ok = 接続できました: Salesforce に { $user } としてサ�
 connect-test-ok-detail = ToDo を読み取れます({ $count } 項目)。
 connect-test-failed = この接続は機能していません。
 connect-test-not-connected = テストする接続がありません。先に接続を保存してください。
+
+signin-salesforce-intro = または、組織が callsync 管理者に指定した Salesforce ユーザーでサインインします。
+signin-salesforce-org = 組織 ID
+signin-salesforce-button = Salesforce でサインイン
+signin-salesforce-unavailable = この組織には Salesforce でサインインできません(存在しないか、Salesforce に未接続です)。
+signin-salesforce-failed = Salesforce でのサインインが完了しませんでした。最初からやり直してください。
+signin-salesforce-not-admin = あなたの Salesforce ユーザーはこの組織の callsync 管理者ではありません。管理者に Salesforce 接続画面で追加してもらってください。
+connect-admins = Salesforce でサインインできるユーザー
+connect-admins-hint = これらの Salesforce ユーザーは Salesforce でこのコンソールにサインインできます(PKCE 付き OAuth Web サーバーフロー)。接続アプリケーションのコールバック URL にコンソールの /console/signin/salesforce/callback を追加してください。
+connect-admins-add = 追加
+connect-admins-remove = 削除

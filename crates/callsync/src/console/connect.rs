@@ -45,6 +45,8 @@ pub struct ConnectPage {
     problems: BTreeMap<String, String>,
     saved: bool,
     test: Option<TestResult>,
+    /// The Salesforce users who may sign in to the console with Salesforce.
+    admins: Vec<String>,
 }
 
 impl ConnectPage {
@@ -53,7 +55,13 @@ impl ConnectPage {
     }
 }
 
-fn page_for(session: &Session) -> ConnectPage {
+async fn page_for(state: &AppState, session: &Session) -> ConsoleResult<ConnectPage> {
+    let mut page = page_without_admins(session);
+    page.admins = state.store.console_admins(&session.org.id).await?;
+    Ok(page)
+}
+
+fn page_without_admins(session: &Session) -> ConnectPage {
     let current = stored_connection(&session.org).ok().flatten();
     let view = current.as_ref().map(SalesforceConnection::redacted);
     ConnectPage {
@@ -78,12 +86,13 @@ fn page_for(session: &Session) -> ConnectPage {
         problems: BTreeMap::new(),
         saved: false,
         test: None,
+        admins: Vec::new(),
     }
 }
 
 /// `GET /console/salesforce`.
-pub async fn page(session: Session) -> ConsoleResult<Html<String>> {
-    Ok(Html(page_for(&session).render()?))
+pub async fn page(State(state): State<AppState>, session: Session) -> ConsoleResult<Html<String>> {
+    Ok(Html(page_for(&state, &session).await?.render()?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,7 +115,7 @@ pub async fn save(
 ) -> ConsoleResult<Response> {
     let Posted { session, form } = posted;
     let stored = stored_connection(&session.org).ok().flatten();
-    let mut page = page_for(&session);
+    let mut page = page_for(&state, &session).await?;
     page.login_url = form.login_url.trim().to_owned();
     page.consumer_key = form.consumer_key.trim().to_owned();
     page.default_username = form.default_username.trim().to_owned();
@@ -161,7 +170,7 @@ pub async fn test(
     posted: Posted<Nothing>,
 ) -> ConsoleResult<Html<String>> {
     let session = posted.session;
-    let mut page = page_for(&session);
+    let mut page = page_for(&state, &session).await?;
     let lang = session.lang;
     let result = match stored_connection(&session.org) {
         Ok(None) => TestResult {
@@ -208,4 +217,44 @@ pub async fn test(
     tracing::info!(org = %session.org.id, ok = result.ok, "Salesforce connection tested from the console");
     page.test = Some(result);
     Ok(Html(page.render()?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdminForm {
+    sf_username: String,
+}
+
+/// `POST /console/salesforce/admins`: lets a Salesforce user sign in to
+/// this organisation's console with Salesforce.
+pub async fn add_admin(
+    State(state): State<AppState>,
+    posted: Posted<AdminForm>,
+) -> ConsoleResult<axum::response::Redirect> {
+    let username = posted.form.sf_username.trim();
+    let well_formed = username
+        .split_once('@')
+        .is_some_and(|(name, domain)| !name.is_empty() && !domain.is_empty());
+    if !well_formed || username.chars().count() > 80 {
+        return Err(super::error::ConsoleError::BadRequest(format!(
+            "{username:?} is not a Salesforce username (name@domain, at most 80 characters)"
+        )));
+    }
+    state
+        .store
+        .add_console_admin(&posted.session.org.id, username)
+        .await?;
+    tracing::info!(org = %posted.session.org.id, "console admin added");
+    Ok(axum::response::Redirect::to("/console/salesforce"))
+}
+
+/// `POST /console/salesforce/admins/remove`.
+pub async fn remove_admin(
+    State(state): State<AppState>,
+    posted: Posted<AdminForm>,
+) -> ConsoleResult<axum::response::Redirect> {
+    state
+        .store
+        .remove_console_admin(&posted.session.org.id, &posted.form.sf_username)
+        .await?;
+    Ok(axum::response::Redirect::to("/console/salesforce"))
 }

@@ -47,6 +47,11 @@ pub fn router() -> Router<AppState> {
             get(signin::signed_out).post(signin::sign_in),
         )
         .route("/console/signin/{token}", get(signin::link))
+        .route("/console/signin/salesforce", post(signin::salesforce_start))
+        .route(
+            "/console/signin/salesforce/callback",
+            get(signin::salesforce_callback),
+        )
         .route("/console/signout", post(signin::sign_out))
         .route("/console/language", post(signin::switch_language))
         .route("/console/calls", get(calls::list))
@@ -66,6 +71,11 @@ pub fn router() -> Router<AppState> {
             get(connect::page).post(connect::save),
         )
         .route("/console/salesforce/test", post(connect::test))
+        .route("/console/salesforce/admins", post(connect::add_admin))
+        .route(
+            "/console/salesforce/admins/remove",
+            post(connect::remove_admin),
+        )
 }
 
 /// What every page's frame shows: the organisation, the navigation with the
@@ -191,6 +201,9 @@ pub fn built_keys() -> Vec<String> {
                 "error-internal-title",
                 "error-internal-body",
                 "signin-how",
+                "signin-salesforce-unavailable",
+                "signin-salesforce-failed",
+                "signin-salesforce-not-admin",
                 "signin-expired",
                 "calls-bad-date",
                 "settings-schema-not-connected",

@@ -36,6 +36,10 @@ pub const LANG_COOKIE: &str = "callsync_lang";
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
 /// However active, a session is over after this long.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+/// The cookie of a sign-in with Salesforce under way.
+pub const OAUTH_COOKIE: &str = "callsync_oauth";
+/// A sign-in with Salesforce must come back within this long.
+const OAUTH_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// A sign-in link is good for this long.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The largest form taken (a private key and a certificate fit easily).
@@ -78,19 +82,52 @@ pub async fn sign_in(
     else {
         return Ok(None);
     };
+    Ok(Some(start_session(state, &org_id, secure).await?))
+}
+
+/// Starts a session for `org_id` (its admin has proved who they are) and
+/// answers the cookie that carries it.
+pub async fn start_session(
+    state: &AppState,
+    org_id: &str,
+    secure: bool,
+) -> anyhow::Result<Cookie<'static>> {
+    let now = state.now();
     let token = new_token();
     state
         .store
         .create_session(
             &key_hash(&token),
-            &org_id,
+            org_id,
             &new_token(),
             now,
             later(now, LIFETIME),
         )
         .await?;
     tracing::info!(org = %org_id, "console session started");
-    Ok(Some(session_cookie(token, secure)))
+    Ok(session_cookie(token, secure))
+}
+
+/// The cookie binding a sign-in with Salesforce to the browser that began
+/// it (the callback must carry the same `state`); the state itself expires
+/// on the server after ten minutes.
+pub fn oauth_cookie(state: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build((OAUTH_COOKIE, state.to_owned()))
+        .path("/console/signin")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .build()
+}
+
+/// The stored form of an OAuth `state` (like every token: its SHA-256).
+pub fn token_hash(token: &str) -> String {
+    key_hash(token)
+}
+
+/// When a sign-in with Salesforce under way expires.
+pub fn oauth_deadline(now: Timestamp) -> Timestamp {
+    later(now, OAUTH_LIFETIME)
 }
 
 /// The session cookie carrying `token`.

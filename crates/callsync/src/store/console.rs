@@ -265,6 +265,101 @@ impl Store {
     }
 }
 
+/// A sign-in with Salesforce under way, as the callback takes it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthState {
+    pub org_id: String,
+    /// The PKCE verifier (a short-lived secret: useless without the code).
+    pub code_verifier: String,
+    pub redirect_uri: String,
+}
+
+impl Store {
+    /// Lets the Salesforce user `sf_username` sign in to `org_id`'s console.
+    pub async fn add_console_admin(&self, org_id: &str, sf_username: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO console_admins (org_id, sf_username) VALUES ($1, $2)
+             ON CONFLICT (org_id, sf_username) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(sf_username.trim().to_lowercase())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_console_admin(
+        &self,
+        org_id: &str,
+        sf_username: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM console_admins WHERE org_id = $1 AND sf_username = $2")
+            .bind(org_id)
+            .bind(sf_username.trim().to_lowercase())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The usernames that may sign in with Salesforce, sorted.
+    pub async fn console_admins(&self, org_id: &str) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT sf_username FROM console_admins WHERE org_id = $1 ORDER BY sf_username",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get("sf_username")?))
+            .collect()
+    }
+
+    /// Remembers a sign-in with Salesforce until the callback.
+    pub async fn put_oauth_state(
+        &self,
+        state_hash: &str,
+        state: &OAuthState,
+        expires_at: Timestamp,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO console_oauth_states (state_hash, org_id, code_verifier, redirect_uri, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state_hash)
+        .bind(&state.org_id)
+        .bind(&state.code_verifier)
+        .bind(&state.redirect_uri)
+        .bind(millis(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes back a sign-in under way: once, and only before it expires.
+    pub async fn take_oauth_state(
+        &self,
+        state_hash: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<OAuthState>> {
+        let row = sqlx::query(
+            "DELETE FROM console_oauth_states WHERE state_hash = $1
+             RETURNING org_id, code_verifier, redirect_uri, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        if row.try_get::<i64, _>("expires_at")? <= millis(now) {
+            return Ok(None);
+        }
+        Ok(Some(OAuthState {
+            org_id: row.try_get("org_id")?,
+            code_verifier: row.try_get("code_verifier")?,
+            redirect_uri: row.try_get("redirect_uri")?,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
