@@ -196,6 +196,7 @@ async fn an_admin_connects_configures_and_watches_callsync_in_chromium() {
         "the script did not finish:\n{report}"
     );
     for page in [
+        "signin",
         "overview",
         "calls",
         "call",

@@ -202,3 +202,4 @@ connect-admins = Who may sign in with Salesforce
 connect-admins-hint = These Salesforce users sign in to this console with Salesforce (OAuth web-server flow with PKCE). Add the console's /console/signin/salesforce/callback address as the connected app's callback URL.
 connect-admins-add = Add
 connect-admins-remove = Remove
+settings-placeholder-insert = Insert at the cursor of the last template field

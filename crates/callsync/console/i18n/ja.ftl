@@ -202,3 +202,4 @@ connect-admins = Salesforce でサインインできるユーザー
 connect-admins-hint = これらの Salesforce ユーザーは Salesforce でこのコンソールにサインインできます(PKCE 付き OAuth Web サーバーフロー)。接続アプリケーションのコールバック URL にコンソールの /console/signin/salesforce/callback を追加してください。
 connect-admins-add = 追加
 connect-admins-remove = 削除
+settings-placeholder-insert = 最後に使ったテンプレート欄のカーソル位置に挿入

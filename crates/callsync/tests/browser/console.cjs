@@ -91,6 +91,7 @@ async function main() {
   try {
     step('sign in with the one-time link');
     await page.goto(env('CALLSYNC_LOGIN_LINK'));
+    await shot(page, 'signin');
     await page.click('#sign-in');
     await page.waitForURL(`${base}/console/`);
     expect(await page.locator('.org').innerText() === 'Acme 株式会社', 'the organisation is shown');
@@ -151,7 +152,11 @@ async function main() {
     step('right settings are saved and the preview shows the Task');
     await page.selectOption('#cf_memo', 'CallMemo__c');
     await page.selectOption('#cf_call_ended_at', 'CallEnded__c');
-    await page.fill('#subject_outgoing', '発信 {CUSTOMER_NUMBER}');
+    await page.fill('#subject_outgoing', '発信 ');
+    // The palette inserts a placeholder where the cursor is.
+    await page.click('#subject_outgoing');
+    await page.click('button[data-placeholder="CUSTOMER_NUMBER"]');
+    expect((await page.inputValue('#subject_outgoing')) === '発信 {CUSTOMER_NUMBER}', 'the palette inserted the placeholder');
     // The live preview (htmx) follows the typing before anything is saved.
     await page.locator('#preview tr[data-field="Subject"] pre', { hasText: '発信 03-1234-5678' }).waitFor();
     await page.click('#save-settings');
