@@ -2,7 +2,9 @@
 //! written as (R5 `CreatedById`, R7), picked from the org's users (a
 //! searchable list, suggested by name and e-mail). Unlinked users, users
 //! linked to an inactive or unknown Salesforce user, and users who handled
-//! calls but were never set up stand out. Saving goes through the API's
+//! calls but were never set up stand out. Each shows how its syncs have
+//! gone: the last success, the last failure and what it was, and how many
+//! calls wait (R16). Saving goes through the API's
 //! user check (`api::admin::checked_user`).
 
 use askama::Template;
@@ -60,6 +62,12 @@ pub struct UserLine {
     /// A Salesforce username suggested for an unlinked user.
     pub suggestion: Option<String>,
     pub problems: Vec<(String, String)>,
+    /// Last success, in the organisation's time zone.
+    pub last_success: Option<String>,
+    /// Last failure: time, code and message, and whether it is open.
+    pub last_failure: Option<(String, String, String, bool)>,
+    /// Calls waiting (R16).
+    pub waiting: i64,
 }
 
 #[derive(Debug, Template)]
@@ -119,6 +127,8 @@ async fn render(
         .into_iter()
         .map(|user| (user.user_id, user.name, user.sf_username))
         .collect();
+    let zone = super::org_settings(&session.org).zone();
+    let mut health = state.store.user_health(org_id).await?;
     for user_id in state.store.unknown_call_users(org_id).await? {
         rows.push((user_id.clone(), user_id, None));
     }
@@ -141,7 +151,18 @@ async fn render(
                 Some((failed_id, problems)) if *failed_id == user_id => problems.clone(),
                 _ => Vec::new(),
             };
+            let seen = health.remove(&user_id).unwrap_or_default();
             UserLine {
+                last_success: seen.last_success.map(|at| c.time(&at, &zone)),
+                last_failure: seen.last_failure.map(|at| {
+                    (
+                        c.time(&at, &zone),
+                        seen.last_failure_code.clone().unwrap_or_default(),
+                        seen.last_failure_message.clone().unwrap_or_default(),
+                        seen.last_failure_open,
+                    )
+                }),
+                waiting: seen.waiting,
                 suggestion: if state == LinkState::Linked {
                     None
                 } else {

@@ -360,6 +360,79 @@ impl Store {
     }
 }
 
+/// How one phone user's syncs have gone: the Salesforce connection's
+/// health as far as callsync has seen it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserHealth {
+    pub last_success: Option<Timestamp>,
+    pub last_failure: Option<Timestamp>,
+    /// The last failure's code and message, and whether it is still open.
+    pub last_failure_code: Option<String>,
+    pub last_failure_message: Option<String>,
+    pub last_failure_open: bool,
+    /// Calls of this user queued or waiting for an event (R16).
+    pub waiting: i64,
+}
+
+impl Store {
+    /// Each phone user's health, by user id, from the sync history, the
+    /// error log and the calls still waiting.
+    pub async fn user_health(
+        &self,
+        org_id: &str,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, UserHealth>> {
+        let mut health: std::collections::BTreeMap<String, UserHealth> = Default::default();
+        let rows = sqlx::query(
+            "SELECT c.user_id AS user_id, MAX(h.at) AS last_ok
+             FROM sync_history h JOIN calls c ON c.org_id = h.org_id AND c.call_id = h.call_id
+             WHERE h.org_id = $1 AND h.outcome IN ('ok', 'adopted') AND c.user_id IS NOT NULL
+             GROUP BY c.user_id",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let user: String = row.try_get("user_id")?;
+            let last_ok: Option<i64> = row.try_get("last_ok")?;
+            health.entry(user).or_default().last_success = last_ok.map(timestamp);
+        }
+        // The newest entries first; the first seen per user is its last failure.
+        let rows = sqlx::query(
+            "SELECT c.user_id AS user_id, e.occurred_at, e.code, e.message, e.resolved_at
+             FROM error_log e JOIN calls c ON c.org_id = e.org_id AND c.call_id = e.call_id
+             WHERE e.org_id = $1 AND c.user_id IS NOT NULL
+             ORDER BY e.id DESC LIMIT 2000",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let user: String = row.try_get("user_id")?;
+            let entry = health.entry(user).or_default();
+            if entry.last_failure.is_some() {
+                continue;
+            }
+            entry.last_failure = Some(timestamp(row.try_get("occurred_at")?));
+            entry.last_failure_code = Some(row.try_get("code")?);
+            entry.last_failure_message = Some(row.try_get("message")?);
+            entry.last_failure_open = row.try_get::<Option<i64>, _>("resolved_at")?.is_none();
+        }
+        let rows = sqlx::query(
+            "SELECT user_id, COUNT(*) AS n FROM calls
+             WHERE org_id = $1 AND user_id IS NOT NULL AND sync_state IN ('pending', 'waiting')
+             GROUP BY user_id",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let user: String = row.try_get("user_id")?;
+            health.entry(user).or_default().waiting = row.try_get("n")?;
+        }
+        Ok(health)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -448,6 +521,7 @@ mod tests {
             assert!(store.call_states_since("acme", Timestamp::UNIX_EPOCH).await.unwrap().is_empty());
             assert!(store.sync_attempts_per_day("acme", Timestamp::UNIX_EPOCH, 9 * 3_600_000).await.unwrap().is_empty());
             assert!(store.unknown_call_users("acme").await.unwrap().is_empty());
+            assert!(store.user_health("acme").await.unwrap().is_empty());
         }
     }
 }

@@ -30,7 +30,7 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
-pub use console::{ErrorKindCount, OAuthState, QueueSummary, SessionRow, StateCount};
+pub use console::{ErrorKindCount, OAuthState, QueueSummary, SessionRow, StateCount, UserHealth};
 pub use retry::ErrorFilter;
 pub use rows::*;
 

@@ -218,6 +218,9 @@ async function main() {
     expect((await page.locator('main table').innerText()).includes('+81312345678'), 'the contact entry (R4)');
     await shot(page, 'contacts');
     await page.goto(`${base}/console/users`);
+    // The user's connection health: a success (c-1, c-2 after the retry), and the failure, resolved.
+    await page.locator('tr[data-user="u1"] td.health div.ok').waitFor();
+    expect((await page.locator('tr[data-user="u1"] td.health').innerText()).includes('FIELD_CUSTOM_VALIDATION_EXCEPTION'), 'the last failure');
     await shot(page, 'users');
 
     step("another organisation's call is a 404");
