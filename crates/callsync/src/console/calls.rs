@@ -85,7 +85,10 @@ impl CallsPage {
 }
 
 /// The Task's page in Salesforce: a record Id after the org's URL opens
-/// the record (Lightning redirects it to `/lightning/r/Task/<id>/view`).
+/// the record's detail page (https://shreysharma.com/record-id/: "Entering
+/// a known Record ID in Salesforce org URL will direct you straight to the
+/// details page of that record"). With a My Domain login URL that is the
+/// org; `login.salesforce.com` itself would first ask the user to sign in.
 pub fn task_url(base: Option<&str>, task_id: &str) -> Option<String> {
     base.map(|base| format!("{}/{task_id}", base.trim_end_matches('/')))
 }
