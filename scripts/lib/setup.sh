@@ -81,3 +81,35 @@ ensure_fuzzer() {
   fi
   export CALLSYNC_SCHEMATHESIS="$tools/venv/bin/schemathesis"
 }
+
+# Debian's chromium and playwright-core (npm) for the console's browser tests
+# (crates/callsync/tests/console_browser.rs). playwright-core drives the
+# system chromium; no browser is ever downloaded.
+ensure_browser() {
+  local tools="$root/.tools"
+  if [ ! -x /usr/bin/chromium ]; then
+    say "chromium is not installed: installing it from Debian's packages"
+    as_root apt-get update -qq || true
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+  fi
+  # Japanese pages need a Japanese font, or the screenshots show boxes.
+  if [ -x /usr/bin/chromium ] && ! ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1; then
+    say "installing a Japanese font (fonts-noto-cjk) for the console's screenshots"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null || true
+  fi
+  if [ -x /usr/bin/chromium ]; then
+    export CALLSYNC_TEST_CHROMIUM=/usr/bin/chromium
+  else
+    say "no chromium: the browser tests will say they are skipped"
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    if [ ! -d "$tools/node/node_modules/playwright-core" ]; then
+      say "installing playwright-core into .tools/node"
+      mkdir -p "$tools/node"
+      (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . 'playwright-core@^1.49' >/dev/null)
+    fi
+    export CALLSYNC_TEST_PLAYWRIGHT_NODE_PATH="$tools/node/node_modules"
+  else
+    say "no npm: the browser tests will say they are skipped"
+  fi
+}

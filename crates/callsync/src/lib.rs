@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the HTTP API (ingest, read, admin, health).
 //! - [`cli`]: the command line.
+//! - [`console`]: the admin console (server-rendered pages under `/console`).
 //! - [`config`]: the typed configuration (defaults, TOML file, `CALLSYNC_*`).
 //! - [`crm`]: what the worker asks of Salesforce (matching, users, Task writes).
 //! - [`ingest`]: signed event ingest.
@@ -12,6 +13,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod crm;
 pub mod ingest;
 pub mod metrics;

@@ -182,6 +182,7 @@ impl Worker {
     /// otherwise).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        self.restore_breakers().await;
         let capacity = usize::try_from(self.config.batch.max(1)).unwrap_or(1);
         let mut in_flight = JoinSet::new();
         let mut poll = tokio::time::interval(self.config.poll_interval());
@@ -221,6 +222,31 @@ impl Worker {
         }
         while let Some(joined) = in_flight.join_next().await {
             outcome_of(joined);
+        }
+    }
+
+    /// Starts with the organisations the store says are paused (R16), each due for a
+    /// probe.
+    async fn restore_breakers(&self) {
+        match self.store.org_healths().await {
+            Ok(paused) => {
+                let now = Timestamp::now();
+                for (org, health) in paused {
+                    let reason = health
+                        .reason
+                        .parse()
+                        .unwrap_or(crate::store::WaitReason::SalesforceUnavailable);
+                    let detail = health.detail.unwrap_or_default();
+                    self.breakers
+                        .restore(&org, reason, &detail, health.since, now);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot read which organisations are paused"
+                );
+            }
         }
     }
 
@@ -347,13 +373,18 @@ impl Worker {
 
     /// The step, recorded: store failures and a lost lease become outcomes here.
     async fn step_and_record(&self, item: &WorkItem) -> Outcome {
+        let now = Timestamp::now();
         let result = async {
-            let now = Timestamp::now();
             let (end, health) = self.step(item, now).await?;
             self.note_health(&item.org_id, health, now).await;
             self.record(item, end, now).await
         }
         .await;
+        if result.is_err() {
+            // Whatever this step was, it told nothing about Salesforce: a probe it may
+            // have been goes again.
+            self.breakers.probe_not_sent(&item.org_id, now);
+        }
         match result {
             Ok(outcome) => outcome,
             Err(error) if is_lease_lost(&error) => {
@@ -371,7 +402,12 @@ impl Worker {
     /// records the breaker's transitions where admins see them (R16).
     async fn note_health(&self, org_id: &str, health: step::Health, now: Timestamp) {
         let transition = match health {
-            step::Health::NotAsked => None,
+            // A step that did not reach Salesforce (not due, waiting for budget…) cannot
+            // be the probe of a paused organisation: let the next call probe instead.
+            step::Health::NotAsked => {
+                self.breakers.probe_not_sent(org_id, now);
+                None
+            }
             step::Health::Answered => self.breakers.success(org_id),
             step::Health::Unavailable {
                 reason,

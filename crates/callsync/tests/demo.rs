@@ -40,4 +40,14 @@ fn the_demo_turns_a_scripted_day_into_tasks_and_explains_its_failures() {
         stdout.contains("/v1/calls"),
         "the summary says where to look: {stdout}"
     );
+    // The console: its address and a one-time sign-in link per organisation.
+    let link = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("console: "))
+        .unwrap_or_else(|| panic!("no console link in the summary: {stdout}"));
+    assert!(
+        link.starts_with("http://127.0.0.1:") && link.contains("/console/signin/"),
+        "{link}"
+    );
+    assert!(stdout.contains("admin console"), "{stdout}");
 }

@@ -14,8 +14,8 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, ErrorBody, Problem};
 use super::extract::{Json as JsonBody, Query};
 use crate::store::{
-    CallFilter, CallRow, ContactRow, ErrorRow, HistoryRow, OrgHealth, SyncState, UserRow,
-    WaitingCount,
+    CallFilter, CallRow, ContactRow, ErrorFilter, ErrorRow, HistoryRow, OrgHealth, SyncState,
+    UserRow, WaitingCount,
 };
 
 const MAX_LIMIT: i64 = 1000;
@@ -50,6 +50,9 @@ pub(super) struct CallsQuery {
     /// Calls in this sync state.
     #[param(inline, value_type = Option<SyncState>)]
     state: Option<String>,
+    /// Calls with this customer number, in any format (compared in normal
+    /// form with the organisation's default region, R3.6).
+    number: Option<String>,
     /// At most this many (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
@@ -111,7 +114,19 @@ impl From<CallRow> for CallView {
     }
 }
 
-fn parse_time(field: &str, text: Option<String>, problems: &mut Vec<Problem>) -> Option<Timestamp> {
+/// A customer number in the normal form calls are stored with (R3.6):
+/// E.164 when it parses, else as written.
+pub(crate) fn normal_number(number: &str, settings: &callsync_core::settings::Settings) -> String {
+    callsync_core::phone::PhoneNumber::parse(number.trim(), settings.region())
+        .map(|parsed| parsed.key().as_str().to_owned())
+        .unwrap_or_else(|_| number.trim().to_owned())
+}
+
+pub(crate) fn parse_time(
+    field: &str,
+    text: Option<String>,
+    problems: &mut Vec<Problem>,
+) -> Option<Timestamp> {
     let text = text?;
     match text.parse::<Timestamp>() {
         Ok(time) => Some(time),
@@ -139,7 +154,7 @@ fn limit(requested: Option<i64>, problems: &mut Vec<Problem>) -> i64 {
     }
 }
 
-fn refuse_if_any(problems: Vec<Problem>) -> ApiResult<()> {
+pub(crate) fn refuse_if_any(problems: Vec<Problem>) -> ApiResult<()> {
     if problems.is_empty() {
         Ok(())
     } else {
@@ -193,6 +208,11 @@ pub(super) async fn list_calls(
     filter.user_id = query.user;
     filter.kind = query.kind;
     filter.sync_state = query.state;
+    if let Some(number) = query.number {
+        let org = super::settings::caller_org(&state, &caller).await?;
+        let settings = super::settings::stored_settings(&org)?;
+        filter.customer_number = Some(normal_number(&number, &settings));
+    }
     let calls = state.store.calls(&filter).await?;
     Ok(Json(calls.into_iter().map(CallView::from).collect()))
 }
@@ -365,6 +385,101 @@ pub(super) async fn retry_error(
     }))
 }
 
+/// Which open error-log entries to retry at once: every field given must
+/// match; at least one of `code` and `step` is required.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RetryFilter {
+    /// Only entries with this error code (`FIELD_CUSTOM_VALIDATION_EXCEPTION`).
+    #[schema(min_length = 1, max_length = 255)]
+    code: Option<String>,
+    /// Only entries of this step (`create_task`, `update_task`, `match`, `auth`…).
+    #[schema(min_length = 1, max_length = 255)]
+    step: Option<String>,
+    /// Only entries that occurred at or after this time (RFC 3339).
+    #[schema(format = DateTime)]
+    since: Option<String>,
+}
+
+/// What a bulk retry queued again.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct RetriedMany {
+    /// How many calls are queued again.
+    retried: usize,
+    /// Those calls, each once.
+    call_ids: Vec<String>,
+}
+
+/// The store's filter for a bulk retry, or the problems with the request,
+/// each naming its field. Shared by the API, the command line and the console.
+pub(crate) fn error_filter(
+    code: Option<String>,
+    step: Option<String>,
+    since: Option<String>,
+) -> Result<ErrorFilter, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut text = |field: &str, value: Option<String>| match value {
+        Some(value) if value.trim().is_empty() || value.chars().count() > 255 => {
+            problems.push(Problem {
+                field: field.to_owned(),
+                message: "must be 1 to 255 characters".into(),
+            });
+            None
+        }
+        other => other.map(|value| value.trim().to_owned()),
+    };
+    let code = text("code", code);
+    let step = text("step", step);
+    let since = parse_time("since", since, &mut problems);
+    if code.is_none() && step.is_none() && problems.is_empty() {
+        problems.push(Problem {
+            field: "code".into(),
+            message: "give `code`, `step` or both: a bulk retry names the kind of error it retries"
+                .into(),
+        });
+    }
+    if problems.is_empty() {
+        Ok(ErrorFilter { code, step, since })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Retries every open error-log entry of one kind once its cause is fixed
+/// (R9): the calls behind them are queued again, each once.
+#[utoipa::path(
+    post,
+    path = "/v1/errors/retry",
+    tag = "admin",
+    request_body = RetryFilter,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The calls queued again", body = RetriedMany),
+        (status = 400, description = "The body is not a JSON object", body = ErrorBody),
+        (status = 422, description = "Invalid filter; each problem names its field", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the admin scope", body = ErrorBody),
+    )
+)]
+pub(super) async fn retry_errors(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(filter): JsonBody<RetryFilter>,
+) -> ApiResult<Json<RetriedMany>> {
+    caller.require(Scope::Admin)?;
+    let filter = error_filter(filter.code, filter.step, filter.since).map_err(|problems| {
+        ApiError::invalid("invalid retry filter; nothing was retried", problems)
+    })?;
+    let call_ids = state
+        .store
+        .retry_errors_matching(&caller.org_id, &filter, state.now())
+        .await?;
+    Ok(Json(RetriedMany {
+        retried: call_ids.len(),
+        call_ids,
+    }))
+}
+
 #[utoipa::path(
     get,
     path = "/v1/users",
@@ -418,6 +533,21 @@ pub(super) async fn put_user(
     JsonBody(link): JsonBody<UserLink>,
 ) -> ApiResult<Json<UserRow>> {
     caller.require(Scope::Admin)?;
+    let user = checked_user(&caller.org_id, user_id, link.name, link.sf_username)
+        .map_err(|problems| ApiError::invalid("invalid user", problems))?;
+    state.store.upsert_user(&user).await?;
+    Ok(Json(user))
+}
+
+/// A user and their link as they may be stored, or every problem with
+/// them, each naming its field. The API and the console both save users
+/// through this check.
+pub(crate) fn checked_user(
+    org_id: &str,
+    user_id: String,
+    name: String,
+    sf_username: Option<String>,
+) -> Result<UserRow, Vec<Problem>> {
     let mut problems = Vec::new();
     // Lengths in characters, as the document's JSON Schema counts them.
     if user_id.is_empty() || user_id.chars().count() > 255 {
@@ -426,13 +556,13 @@ pub(super) async fn put_user(
             message: "must be 1 to 255 characters".into(),
         });
     }
-    if link.name.is_empty() || link.name.chars().count() > 255 {
+    if name.is_empty() || name.chars().count() > 255 {
         problems.push(Problem {
             field: "name".into(),
             message: "must be 1 to 255 characters".into(),
         });
     }
-    if let Some(username) = &link.sf_username {
+    if let Some(username) = &sf_username {
         // Salesforce usernames have the form of an email address, at most
         // 80 characters.
         let well_formed = username.split_once('@').is_some_and(|(name, domain)| {
@@ -448,16 +578,14 @@ pub(super) async fn put_user(
         }
     }
     if !problems.is_empty() {
-        return Err(ApiError::invalid("invalid user", problems));
+        return Err(problems);
     }
-    let user = UserRow {
-        org_id: caller.org_id.clone(),
+    Ok(UserRow {
+        org_id: org_id.to_owned(),
         user_id,
-        name: link.name,
-        sf_username: link.sf_username,
-    };
-    state.store.upsert_user(&user).await?;
-    Ok(Json(user))
+        name,
+        sf_username,
+    })
 }
 
 /// The caller's organisation, without its secrets.

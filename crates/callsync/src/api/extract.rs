@@ -153,6 +153,10 @@ fn first_array(value: &serde_json::Value, path: String) -> Option<String> {
 pub(super) async fn json_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // The console answers its errors as HTML pages of its own.
+    if path == "/console" || path.starts_with("/console/") {
+        return next.run(request).await;
+    }
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response

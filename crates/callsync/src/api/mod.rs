@@ -2,14 +2,14 @@
 //! health checks. Handlers parse and check their input, then call the store
 //! or the rules; no SQL lives here.
 
-mod admin;
+pub(crate) mod admin;
 mod auth;
 mod error;
 mod events;
 mod extract;
 mod lookup;
 mod openapi;
-mod settings;
+pub(crate) mod settings;
 
 use std::sync::Arc;
 
@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/contacts", get(admin::list_contacts))
         .route("/v1/errors", get(admin::list_errors))
         .route("/v1/errors/{id}/retry", post(admin::retry_error))
+        .route("/v1/errors/retry", post(admin::retry_errors))
         .route("/v1/users", get(admin::list_users))
         .route("/v1/users/{user_id}", axum::routing::put(admin::put_user))
         .route("/v1/org", get(admin::get_org))
@@ -88,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        // The admin console's pages (HTML; `json_errors` leaves them alone).
+        .merge(crate::console::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(extract::json_errors))
         // A span per request (method and path; headers, which carry keys and

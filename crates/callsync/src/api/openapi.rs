@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::admin::{CallDetail, CallView, OrgView, Retried, UserLink};
+use super::admin::{CallDetail, CallView, OrgView, Retried, RetriedMany, RetryFilter, UserLink};
 use super::error::{ErrorBody, Problem};
 use crate::crm::{ConnectionView, SalesforceConnection};
 use crate::store::{
@@ -34,6 +34,7 @@ use callsync_core::settings::Settings;
         super::admin::list_contacts,
         super::admin::list_errors,
         super::admin::retry_error,
+        super::admin::retry_errors,
         super::admin::list_users,
         super::admin::put_user,
         super::admin::get_org,
@@ -45,7 +46,7 @@ use callsync_core::settings::Settings;
     ),
     components(schemas(
         EventsBody, Event, IngestOutcome, ErrorBody, Problem, CallView, CallDetail, SyncState,
-        ContactRow, ContactEntry, ErrorRow, HistoryRow, Retried, UserRow, UserLink, OrgView,
+        ContactRow, ContactEntry, ErrorRow, HistoryRow, Retried, RetryFilter, RetriedMany, UserRow, UserLink, OrgView,
         Settings, SalesforceConnection, ConnectionView,
     )),
     modifiers(&BearerKey),

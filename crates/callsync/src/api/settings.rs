@@ -62,7 +62,7 @@ pub(super) struct PutSettingsQuery {
 /// How far saved settings were checked against Salesforce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub(super) enum SalesforceCheck {
+pub(crate) enum SalesforceCheck {
     /// The Task schema was read now and the settings fit it.
     Passed,
     /// The admin asked to skip the check.
@@ -73,11 +73,11 @@ pub(super) enum SalesforceCheck {
 
 /// The answer to a save: the settings as stored, and how far they were checked.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(super) struct SavedSettings {
-    settings: Settings,
-    salesforce_check: SalesforceCheck,
+pub(crate) struct SavedSettings {
+    pub(crate) settings: Settings,
+    pub(crate) salesforce_check: SalesforceCheck,
     /// What the check means, in plain words.
-    message: String,
+    pub(crate) message: String,
 }
 
 /// Replaces the organisation's settings (fields left out take their
@@ -107,19 +107,34 @@ pub(super) async fn put_settings(
 ) -> ApiResult<Json<SavedSettings>> {
     caller.require(Scope::Admin)?;
     let settings: Settings = parse_json_body(&body, "settings")?;
+    let org = caller_org(&state, &caller).await?;
+    Ok(Json(
+        save_settings(&state, &org, settings, query.skip_salesforce_check).await?,
+    ))
+}
+
+/// Checks `settings` and saves them for `org`: the local checks, then —
+/// unless `skip_salesforce_check` — the Task schema of the organisation's
+/// Salesforce. Nothing invalid is stored. The one way settings are saved:
+/// `PUT /v1/settings` and the console both call it.
+pub(crate) async fn save_settings(
+    state: &AppState,
+    org: &OrgRow,
+    settings: Settings,
+    skip_salesforce_check: bool,
+) -> ApiResult<SavedSettings> {
     settings
         .validate()
         .map_err(|problems| refused("the settings are invalid; nothing was saved", problems))?;
-    let org = caller_org(&state, &caller).await?;
 
-    let (salesforce_check, message) = if query.skip_salesforce_check {
+    let (salesforce_check, message) = if skip_salesforce_check {
         (
             SalesforceCheck::Skipped,
             "saved after the local checks only, as asked: the settings were not checked \
              against the Task schema in Salesforce; run `callsync check` to do so"
                 .to_owned(),
         )
-    } else if let Some(connection) = stored_connection(&org)? {
+    } else if let Some(connection) = stored_connection(org)? {
         const NOT_SAVED: &str = "the settings were not saved";
         let client = state
             .connections
@@ -157,11 +172,11 @@ pub(super) async fn put_settings(
         return Err(ApiError::NotFound("organisation".into()));
     }
     tracing::info!(org = %org.id, check = ?salesforce_check, "settings saved");
-    Ok(Json(SavedSettings {
+    Ok(SavedSettings {
         settings,
         salesforce_check,
         message,
-    }))
+    })
 }
 
 /// The organisation's Salesforce connection without its private key.
@@ -213,6 +228,18 @@ pub(super) async fn put_salesforce(
 ) -> ApiResult<Json<ConnectionView>> {
     caller.require(Scope::Admin)?;
     let connection: SalesforceConnection = parse_json_body(&body, "connection")?;
+    let org = caller_org(&state, &caller).await?;
+    Ok(Json(store_connection(&state, &org.id, connection).await?))
+}
+
+/// Checks a connection and stores it for `org_id` (in `orgs.salesforce`,
+/// key included), answering its redacted view. The one way a connection is
+/// stored: `PUT /v1/salesforce` and the console both call it.
+pub(crate) async fn store_connection(
+    state: &AppState,
+    org_id: &str,
+    connection: SalesforceConnection,
+) -> ApiResult<ConnectionView> {
     connection.check().map_err(|error| {
         let message = match &error {
             CrmError::InvalidConnection(message) => message.clone(),
@@ -226,24 +253,23 @@ pub(super) async fn put_salesforce(
             }],
         )
     })?;
-    let org = caller_org(&state, &caller).await?;
     if !state
         .store
-        .put_salesforce(&org.id, Some(&connection.to_stored_json()))
+        .put_salesforce(org_id, Some(&connection.to_stored_json()))
         .await?
     {
         return Err(ApiError::NotFound("organisation".into()));
     }
     // The next request builds a client for the new connection.
-    state.connections.forget(&org.id);
+    state.connections.forget(org_id);
     let view = connection.redacted();
     tracing::info!(
-        org = %org.id,
+        org = %org_id,
         login_url = %view.login_url,
         key = %view.private_key_fingerprint,
         "Salesforce connection stored"
     );
-    Ok(Json(view))
+    Ok(view)
 }
 
 /// The caller's organisation; a key outlives nothing, so a missing one is a
@@ -269,7 +295,7 @@ pub(super) fn stored_settings(org: &OrgRow) -> ApiResult<Settings> {
 
 /// The organisation's stored connection, if it is connected. A stored one
 /// that cannot be used is a conflict the admin resolves by storing a new one.
-pub(super) fn stored_connection(org: &OrgRow) -> ApiResult<Option<SalesforceConnection>> {
+pub(crate) fn stored_connection(org: &OrgRow) -> ApiResult<Option<SalesforceConnection>> {
     org.salesforce_json
         .as_deref()
         .map(SalesforceConnection::from_json)

@@ -585,10 +585,19 @@ async fn print_summary(
             }
         }
         println!("  admin key: {}", org.admin_key);
+        // A one-time link per organisation: the console shows the same
+        // calls, Tasks and errors in the browser.
+        let link =
+            crate::console::session::new_login_link(store, &org.id, Timestamp::now()).await?;
+        println!("  console: {api_url}{link}");
     }
     let first = &orgs[0];
     println!();
     println!("Look around:");
+    println!(
+        "  admin console      {api_url}/console/  (sign in with an organisation's console link above;"
+    );
+    println!("                     links work once, for 15 minutes)");
     println!("  callsync API       {api_url}");
     println!(
         "    curl -H 'Authorization: Bearer {}' {api_url}/v1/calls",

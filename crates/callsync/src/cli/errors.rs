@@ -20,12 +20,25 @@ pub enum ErrorsCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
-    /// Retry the call behind an entry, once its cause is fixed.
+    /// Retry the call behind an entry, once its cause is fixed; or, with
+    /// `--code`, `--step` and/or `--since` instead of a number, every open
+    /// entry of that kind (`callsync errors retry --org acme --code
+    /// FIELD_CUSTOM_VALIDATION_EXCEPTION --step create_task`).
     Retry {
         #[arg(long)]
         org: String,
         /// The entry's number, as `list` shows it.
-        id: i64,
+        #[arg(conflicts_with_all = ["code", "step", "since"], required_unless_present_any = ["code", "step"])]
+        id: Option<i64>,
+        /// Every open entry with this error code.
+        #[arg(long)]
+        code: Option<String>,
+        /// Every open entry of this step (`create_task`, `update_task`, `match`, `auth`…).
+        #[arg(long)]
+        step: Option<String>,
+        /// Only entries that occurred at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 
@@ -51,7 +64,38 @@ pub async fn run(command: ErrorsCommand, config: &Config) -> anyhow::Result<()> 
                 println!("    remedy: {}", entry.remedy);
             }
         }
-        ErrorsCommand::Retry { org, id } => {
+        ErrorsCommand::Retry {
+            org,
+            id: None,
+            code,
+            step,
+            since,
+        } => {
+            anyhow::ensure!(store.org(&org).await?.is_some(), "no organisation {org:?}");
+            let filter =
+                crate::api::admin::error_filter(code, step, since).map_err(|problems| {
+                    let lines: Vec<String> = problems
+                        .into_iter()
+                        .map(|problem| format!("--{}: {}", problem.field, problem.message))
+                        .collect();
+                    anyhow::anyhow!("{}", lines.join("; "))
+                })?;
+            let call_ids = store
+                .retry_errors_matching(&org, &filter, Timestamp::now())
+                .await?;
+            if call_ids.is_empty() {
+                println!("no open error-log entries of that kind in {org}");
+            } else {
+                println!(
+                    "retrying {} call(s): {}; a running `callsync serve` picks them up now",
+                    call_ids.len(),
+                    call_ids.join(", ")
+                );
+            }
+        }
+        ErrorsCommand::Retry {
+            org, id: Some(id), ..
+        } => {
             anyhow::ensure!(
                 store.retry_error(&org, id, Timestamp::now()).await?,
                 "no error-log entry #{id} in organisation {org:?}"

@@ -29,6 +29,15 @@ pub enum OrgCommand {
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// Print a one-time link that signs an admin in to the organisation's
+    /// console (valid once, for 15 minutes).
+    LoginLink {
+        id: String,
+        /// The console's address as the admin's browser reaches it (default:
+        /// `http://` and the configured listen address).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
     /// List organisations.
     List,
 }
@@ -78,6 +87,11 @@ pub async fn run(command: OrgCommand, config: &Config) -> anyhow::Result<()> {
             println!("signing secret:  {secret}");
             println!("API key:         {key}");
             println!("(shown once: store them in your phone system's configuration)");
+            let link = crate::console::session::new_login_link(&store, &id, now).await?;
+            println!(
+                "console sign-in: {}{link}  (works once, within 15 minutes; more with `callsync org login-link {id}`)",
+                base_url(config, None)
+            );
         }
         OrgCommand::AddKey { id, scopes, label } => {
             anyhow::ensure!(store.org(&id).await?.is_some(), "no organisation {id:?}");
@@ -93,6 +107,12 @@ pub async fn run(command: OrgCommand, config: &Config) -> anyhow::Result<()> {
                 .await?;
             println!("API key: {key}");
         }
+        OrgCommand::LoginLink { id, base_url: base } => {
+            anyhow::ensure!(store.org(&id).await?.is_some(), "no organisation {id:?}");
+            let link = crate::console::session::new_login_link(&store, &id, now).await?;
+            println!("{}{link}", base_url(config, base.as_deref()));
+            eprintln!("(works once, within 15 minutes)");
+        }
         OrgCommand::List => {
             for org in store.orgs().await? {
                 println!("{}\t{}", org.id, org.name);
@@ -100,4 +120,17 @@ pub async fn run(command: OrgCommand, config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where the admin's browser reaches the console: `--base-url`, or the
+/// configured listen address (an unspecified address as localhost).
+fn base_url(config: &Config, given: Option<&str>) -> String {
+    if let Some(given) = given {
+        return given.trim_end_matches('/').to_owned();
+    }
+    let mut address = config.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{address}")
 }

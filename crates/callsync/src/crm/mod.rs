@@ -10,12 +10,14 @@
 //!   [`adopt_or_create_task`], [`update_task`], and [`task_schema`] for R11 checks.
 //! - [`remedy`]: R9 — the plain-words [`remedy`](remedy::remedy) of a failure at a [`Step`].
 //! - [`error`]: [`CrmError`], classified by [`CrmError::kind`].
+//! - [`directory`]: the org's users for the console's user page.
 //!
 //! Boundaries: this module speaks Salesforce through the `salesforce` crate and decides
 //! nothing itself — which record wins, who owns the Task and what it holds are
 //! `callsync_core`'s rules. It holds no state but caches (clients, tokens, users).
 
 pub mod connection;
+pub mod directory;
 pub mod error;
 pub mod matching;
 pub mod remedy;

@@ -18,7 +18,9 @@
 //! - A claimed row carries a lease; when the lease expires (a crashed
 //!   worker) another worker claims it again.
 
+mod console;
 mod outbox;
+mod retry;
 mod rows;
 
 use std::str::FromStr;
@@ -29,7 +31,9 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
+pub use console::{ErrorKindCount, OAuthState, QueueSummary, SessionRow, StateCount, UserHealth};
 pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
+pub use retry::ErrorFilter;
 pub use rows::*;
 
 /// The most events one call may have. A phone system sends a handful per call; a call
@@ -441,6 +445,7 @@ impl Store {
                AND ($4 IS NULL OR user_id = $4)
                AND ($5 IS NULL OR kind = $5)
                AND ($6 IS NULL OR sync_state = $6)
+               AND ($8 IS NULL OR customer_number = $8)
              ORDER BY first_event_at DESC, call_id
              LIMIT $7"
         ))
@@ -451,6 +456,7 @@ impl Store {
         .bind(&filter.kind)
         .bind(&filter.sync_state)
         .bind(filter.limit)
+        .bind(&filter.customer_number)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(CallRow::from_row).collect()

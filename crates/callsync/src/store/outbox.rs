@@ -611,6 +611,19 @@ impl Store {
         Ok(())
     }
 
+    /// Every organisation whose Salesforce a breaker found unavailable, with its state.
+    pub async fn org_healths(&self) -> anyhow::Result<Vec<(String, OrgHealth)>> {
+        let rows = sqlx::query(
+            "SELECT org_id, state, reason, detail, since, next_probe, failures FROM org_health
+             ORDER BY org_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("org_id")?, OrgHealth::from_row(row)?)))
+            .collect()
+    }
+
     /// The organisation's Salesforce health, if a breaker is open for it.
     pub async fn org_health(&self, org_id: &str) -> anyhow::Result<Option<OrgHealth>> {
         let row = sqlx::query(

@@ -444,6 +444,8 @@ pub struct CallFilter {
     pub user_id: Option<String>,
     pub kind: Option<String>,
     pub sync_state: Option<String>,
+    /// Calls with this customer number, in normal form (R3.6).
+    pub customer_number: Option<String>,
     pub limit: i64,
 }
 
@@ -456,6 +458,7 @@ impl CallFilter {
             user_id: None,
             kind: None,
             sync_state: None,
+            customer_number: None,
             limit: 100,
         }
     }

@@ -120,6 +120,30 @@ impl Breakers {
         }
     }
 
+    /// Takes over what an earlier run of this instance (or another instance) recorded:
+    /// an organisation whose queue was paused starts paused, due for a probe, so a restart
+    /// does not send its whole queue into an outage.
+    pub fn restore(
+        &self,
+        org: &str,
+        reason: WaitReason,
+        detail: &str,
+        since: Timestamp,
+        now: Timestamp,
+    ) {
+        self.lock()
+            .entry(org.to_owned())
+            .or_insert_with(|| OrgBreaker {
+                state: BreakerState::Open,
+                failures: self.threshold,
+                reason,
+                detail: detail.to_owned(),
+                since,
+                next_probe: now,
+                pause: self.first_pause,
+            });
+    }
+
     /// Whether a call of `org` may start now.
     pub fn admission(&self, org: &str) -> Admission {
         match self.lock().get(org).map(|breaker| breaker.state) {
@@ -261,5 +285,33 @@ mod tests {
         let wait = Some(Duration::from_secs(900));
         let opened = breakers.failure("a", WaitReason::DailyLimit, "limit", wait, at(0));
         assert!(matches!(opened, Some(Transition::Opened(ref b)) if b.next_probe == at(900)));
+    }
+
+    #[test]
+    fn r16_a_restarted_instance_starts_paused_and_probes_first() {
+        let breakers = breakers();
+        breakers.restore(
+            "a",
+            WaitReason::SalesforceUnavailable,
+            "503",
+            at(-60),
+            at(0),
+        );
+        assert_eq!(
+            breakers.admissions(at(0)),
+            (vec!["a".to_owned()], vec!["a".to_owned()])
+        );
+        breakers.probe_not_sent("a", at(1));
+        assert_eq!(
+            breakers.admission("a"),
+            Admission::Paused,
+            "no probe went: due again"
+        );
+        assert_eq!(breakers.admissions(at(1)).1, vec!["a".to_owned()]);
+        assert_eq!(
+            breakers.success("a"),
+            Some(Transition::Closed),
+            "the stored pause is cleared"
+        );
     }
 }

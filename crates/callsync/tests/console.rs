@@ -1,0 +1,469 @@
+//! The admin console's security over HTTP, without a browser: one-time
+//! sign-in links, the session cookie's flags, the CSRF check on forms,
+//! sign-out, and scoping to the signed-in organisation (another
+//! organisation's call is a 404). Also `POST /v1/errors/retry`, the bulk
+//! retry the console shares with the API (R9).
+//! `tests/console_browser.rs` drives the same console in Chromium.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
+
+use callsync::api::{AppState, key_hash, new_key};
+use callsync::console::session::new_login_link;
+use callsync::store::{NewEvent, NewOrg, Store};
+use callsync::test_support::TestDatabase;
+use jiff::Timestamp;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+struct App {
+    url: String,
+    store: Store,
+    admin_key: String,
+    http: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl App {
+    async fn spawn(db: &TestDatabase) -> App {
+        let store = db.store().await;
+        let now = Timestamp::now();
+        for id in ["acme", "globex"] {
+            store
+                .create_org(
+                    &NewOrg {
+                        id: id.into(),
+                        name: format!("{id} Inc."),
+                        signing_secret: "whsec_x".into(),
+                        settings_json: "{}".into(),
+                        salesforce_json: None,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            let body = json!({
+                "id": format!("{id}-e1"), "org": id, "call_id": format!("{id}-call-1"), "user": "u1",
+                "occurred_at": "2026-11-24T01:00:00Z", "direction": "outbound",
+                "customer_number": "03-1234-5678", "type": "dialing",
+            });
+            store
+                .ingest(
+                    id,
+                    &[NewEvent {
+                        event_id: format!("{id}-e1"),
+                        call_id: format!("{id}-call-1"),
+                        occurred_at: "2026-11-24T01:00:00Z".parse().unwrap(),
+                        body_json: body.to_string(),
+                    }],
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        let admin_key = new_key();
+        store
+            .add_api_key(&key_hash(&admin_key), "acme", "admin", "t", now)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(callsync::server::run(
+            listener,
+            AppState::new(store.clone()),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        App {
+            url,
+            store,
+            admin_key,
+            // Redirects are checked, not followed; cookies are sent by hand.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            _shutdown: tx,
+        }
+    }
+
+    /// The token of a fresh sign-in link for `org`.
+    async fn link_token(&self, org: &str) -> String {
+        let path = new_login_link(&self.store, org, Timestamp::now())
+            .await
+            .unwrap();
+        path.rsplit('/').next().unwrap().to_owned()
+    }
+
+    async fn sign_in_response(&self, token: &str, https: bool) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/console/signin", self.url))
+            .form(&[("token", token)]);
+        if https {
+            request = request.header("x-forwarded-proto", "https");
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Signs in to `org` and answers the `Cookie` header of the session.
+    async fn sign_in(&self, org: &str) -> String {
+        let token = self.link_token(org).await;
+        let response = self.sign_in_response(&token, false).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .header(COOKIE, cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The CSRF token the session's pages carry in their forms.
+    async fn csrf(&self, cookie: &str) -> String {
+        let page = self
+            .get("/console/errors", cookie)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let start = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+        page[start..].split('"').next().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_link_signs_in_once_with_a_cookie_that_is_http_only_and_same_site() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let token = app.link_token("acme").await;
+
+    // Opening the link spends nothing: it shows a button that does.
+    let page = app
+        .http
+        .get(format!("{}/console/signin/{token}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains(&token));
+
+    let response = app.sign_in_response(&token, false).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/console/");
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with("callsync_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Path=/console"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+
+    let again = app.sign_in_response(&token, false).await;
+    assert_eq!(again.status(), StatusCode::GONE, "a link works once");
+    assert!(again.headers().get(SET_COOKIE).is_none());
+
+    let token = app.link_token("acme").await;
+    let over_https = app.sign_in_response(&token, true).await;
+    let cookie = over_https.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("Secure"), "behind https: {cookie}");
+}
+
+#[tokio::test]
+async fn without_a_session_every_page_sends_the_admin_to_sign_in() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    for path in [
+        "/console/",
+        "/console/calls",
+        "/console/settings",
+        "/console/errors",
+    ] {
+        for cookie in ["", "callsync_session=forged"] {
+            let response = app.get(path, cookie).await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(response.headers()[LOCATION], "/console/signin", "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let cookie = app.sign_in("acme").await;
+    let before = app.store.org("acme").await.unwrap().unwrap().settings_json;
+    let settings = [
+        ("timing", "call_start"),
+        ("task_status", "Completed"),
+        ("owner_rule", "handler"),
+        ("default_region", "JP"),
+        ("time_zone", "Asia/Tokyo"),
+        ("language", "en"),
+        ("comment_template", "{MEMO}"),
+    ];
+    let response = app.post("/console/settings", &cookie, &settings).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no token");
+    let mut with_wrong = settings.to_vec();
+    with_wrong.push(("csrf", "0000"));
+    let response = app.post("/console/settings", &cookie, &with_wrong).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "a wrong token");
+    assert_eq!(
+        app.store.org("acme").await.unwrap().unwrap().settings_json,
+        before
+    );
+
+    // Another session's token is as wrong as a made-up one.
+    let other = app.sign_in("acme").await;
+    let other_token = app.csrf(&other).await;
+    let mut with_other = settings.to_vec();
+    with_other.push(("csrf", &other_token));
+    let response = app.post("/console/settings", &cookie, &with_other).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let token = app.csrf(&cookie).await;
+    let mut with_right = settings.to_vec();
+    with_right.push(("csrf", &token));
+    let response = app.post("/console/settings", &cookie, &with_right).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let saved: Value =
+        serde_json::from_str(&app.store.org("acme").await.unwrap().unwrap().settings_json).unwrap();
+    assert_eq!(saved["timing"], "call_start");
+}
+
+#[tokio::test]
+async fn another_organisations_call_is_a_404_and_never_listed() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let cookie = app.sign_in("acme").await;
+    assert_eq!(
+        app.get("/console/calls/acme-call-1", &cookie)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let theirs = app.get("/console/calls/globex-call-1", &cookie).await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    let never = app.get("/console/calls/no-such-call", &cookie).await;
+    assert_eq!(never.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        theirs.text().await.unwrap(),
+        never.text().await.unwrap(),
+        "another organisation's call looks exactly like no call"
+    );
+    let list = app
+        .get("/console/calls", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("acme-call-1"));
+    assert!(!list.contains("globex-call-1"));
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_for_good() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let cookie = app.sign_in("acme").await;
+    let token = app.csrf(&cookie).await;
+    let response = app
+        .post("/console/signout", &cookie, &[("csrf", &token)])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let removal = response.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(removal.starts_with("callsync_session=;"), "{removal}");
+    let after = app.get("/console/", &cookie).await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    assert_eq!(after.headers()[LOCATION], "/console/signin");
+}
+
+#[tokio::test]
+async fn r9_bulk_retry_over_the_api_names_the_field_it_refuses() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let retry = |body: Value| {
+        app.http
+            .post(format!("{}/v1/errors/retry", app.url))
+            .bearer_auth(&app.admin_key)
+            .json(&body)
+            .send()
+    };
+    for (body, field) in [
+        (json!({}), "code"),
+        (json!({"code": "X", "since": "yesterday"}), "since"),
+        (json!({"step": ""}), "step"),
+        (json!({"code": "X", "colour": "red"}), "colour"),
+    ] {
+        let response = retry(body.clone()).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(
+            error["error"]["details"][0]["field"], field,
+            "{body}: {error}"
+        );
+    }
+    let response = retry(
+        json!({"code": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "since": "2026-01-01T00:00:00Z"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer, json!({"retried": 0, "call_ids": []}));
+}
+
+/// Follows a sign-in with Salesforce through the sandbox's authorize
+/// endpoint, which approves at once, and answers the callback's response.
+async fn sign_in_with_salesforce(
+    http: &reqwest::Client,
+    url: &str,
+    org: &str,
+) -> reqwest::Response {
+    let start = http
+        .post(format!("{url}/console/signin/salesforce"))
+        .form(&[("org", org)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let authorize = start.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        authorize.contains("/services/oauth2/authorize"),
+        "{authorize}"
+    );
+    assert!(authorize.contains("code_challenge="), "PKCE: {authorize}");
+    let state_cookie = start.headers()[SET_COOKIE].to_str().unwrap();
+    let state_cookie = state_cookie.split(';').next().unwrap().to_owned();
+    let approved = http.get(&authorize).send().await.unwrap();
+    let callback = approved.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        callback.starts_with(&format!("{url}/console/signin/salesforce/callback")),
+        "{callback}"
+    );
+    http.get(&callback)
+        .header(COOKIE, state_cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_callsync_admin_signs_in_with_salesforce_and_nobody_else_does() {
+    let callsync::test_support::SandboxOrg {
+        sandbox,
+        connection,
+        ..
+    } = callsync::test_support::SandboxOrg::start().await;
+    let db = TestDatabase::sqlite();
+    let store = db.store().await;
+    store
+        .create_org(
+            &NewOrg {
+                id: "acme".into(),
+                name: "Acme".into(),
+                signing_secret: "s".into(),
+                settings_json: "{}".into(),
+                salesforce_json: Some(connection.to_string()),
+            },
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(callsync::server::run(
+        listener,
+        AppState::new(store.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Not (yet) marked as a callsync admin: refused.
+    let refused = sign_in_with_salesforce(&http, &url, "acme").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("callsync_session="))
+    );
+
+    store
+        .add_console_admin("acme", &sandbox.credentials().username)
+        .await
+        .unwrap();
+    let signed_in = sign_in_with_salesforce(&http, &url, "acme").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()[LOCATION], "/console/");
+    let session = signed_in
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("callsync_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    let page = http
+        .get(format!("{url}/console/"))
+        .header(COOKIE, session.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+
+    // A callback without the browser's state cookie is refused.
+    let start = http
+        .post(format!("{url}/console/signin/salesforce"))
+        .form(&[("org", "acme")])
+        .send()
+        .await
+        .unwrap();
+    let authorize = start.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = http.get(&authorize).send().await.unwrap().headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        http.get(&callback).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // An organisation without Salesforce cannot be signed in to this way.
+    let unknown = http
+        .post(format!("{url}/console/signin/salesforce"))
+        .form(&[("org", "nobody")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
