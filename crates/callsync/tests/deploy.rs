@@ -219,6 +219,30 @@ fn the_systemd_unit_runs_serve_with_the_key_as_a_credential_and_no_privileges() 
     ] {
         assert!(unit.lines().any(|l| l == line), "{line}");
     }
+    // systemd's own check of every directive, where systemd is installed (the binary's
+    // path moved to the one just built, which `verify` wants to exist).
+    let Ok(analyze) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("skipped: systemd-analyze verify (systemd-analyze is not installed)");
+        return;
+    };
+    assert!(analyze.status.success());
+    let folder = tempfile::tempdir().unwrap();
+    let local = folder.path().join("callsync.service");
+    std::fs::write(
+        &local,
+        unit.replace("/usr/local/bin/callsync", env!("CARGO_BIN_EXE_callsync")),
+    )
+    .unwrap();
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&local)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }
 
 #[test]
