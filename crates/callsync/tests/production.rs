@@ -402,7 +402,7 @@ async fn a_key_past_its_rate_limit_gets_429_with_retry_after_and_other_keys_go_o
         .unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
     let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "refused", "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
