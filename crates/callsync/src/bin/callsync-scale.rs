@@ -439,6 +439,17 @@ impl World {
 
 async fn run(options: Options) -> anyhow::Result<bool> {
     ensure!(options.instances >= 1, "--instances must be at least 1");
+    // Figures depend on what else runs: say so with them.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "machine: {} cores, load average at start {}",
+            std::thread::available_parallelism().map_or(0, usize::from),
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     let world = world(&options).await?;
     let outcome = match options.mode {
         Mode::Throughput => throughput(&options, &world).await,
