@@ -10,12 +10,18 @@ FROM rust:1.88-bookworm AS build
 WORKDIR /src
 # The workspace as .dockerignore leaves it (no target/, no .git, no local databases).
 COPY . .
-# Only the service binary: the soak harness and the benchmarks are not shipped. The release
-# profile keeps line tables only (Cargo.toml), so backtraces still name files and lines.
+# Only the service binary: the soak and scale harnesses and the benchmarks are not shipped.
+# The release profile keeps line tables (Cargo.toml); they are split off into
+# /out/callsync.debug (kept in this stage, linked by .gnu_debuglink) so the image ships a
+# binary of about 30 MB instead of 135 MB, and a backtrace can still be symbolised.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p callsync --bin callsync \
-    && install -D -m 0755 target/release/callsync /out/callsync \
+    && mkdir -p /out \
+    && objcopy --only-keep-debug target/release/callsync /out/callsync.debug \
+    && objcopy --strip-debug --add-gnu-debuglink=/out/callsync.debug \
+        target/release/callsync /out/callsync \
+    && chmod 0755 /out/callsync \
     && install -d -m 0700 /out/data
 
 # ---- runtime ------------------------------------------------------------------------------

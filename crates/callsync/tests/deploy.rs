@@ -273,3 +273,49 @@ fn the_grafana_dashboard_is_json_and_charts_only_metrics_callsync_exports() {
     }
     assert!(charted >= 10, "{charted}");
 }
+
+#[test]
+fn the_dockerfiles_debug_split_leaves_a_working_smaller_binary() {
+    let dockerfile = std::fs::read_to_string(workspace().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("objcopy --only-keep-debug"));
+    assert!(dockerfile.contains("objcopy --strip-debug --add-gnu-debuglink"));
+    if Command::new("objcopy").arg("--version").output().is_err() {
+        eprintln!("skipped: the debug split itself (objcopy is not installed)");
+        return;
+    }
+    // The same two steps, on the binary cargo just built.
+    let folder = tempfile::tempdir().unwrap();
+    let (debug, shipped) = (
+        folder.path().join("callsync.debug"),
+        folder.path().join("callsync"),
+    );
+    let built = env!("CARGO_BIN_EXE_callsync");
+    assert!(
+        Command::new("objcopy")
+            .args(["--only-keep-debug", built])
+            .arg(&debug)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut link = std::ffi::OsString::from("--add-gnu-debuglink=");
+    link.push(&debug);
+    assert!(
+        Command::new("objcopy")
+            .arg("--strip-debug")
+            .arg(link)
+            .arg(built)
+            .arg(&shipped)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let size = |path: &Path| std::fs::metadata(path).unwrap().len();
+    assert!(
+        size(&shipped) < size(Path::new(built)),
+        "stripping made it smaller"
+    );
+    let version = Command::new(&shipped).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("callsync "));
+}
