@@ -77,7 +77,8 @@ fn main() -> anyhow::Result<()> {
             ..SandboxConfig::default()
         })
         .await?;
-        let store = Store::connect(&database.url).await?;
+        let store =
+            Store::connect_with(&database.url, callsync::secrets::Sealer::ephemeral()).await?;
         let org = support::create_org(&store, Some(&sandbox), "acme", &Settings::default(), agents)
             .await?;
         let api = support::RunningApi::start(&store).await?;

@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
             ..SandboxConfig::default()
         })
         .await?;
-        let store = Store::connect(&database.url).await?;
+        let store = Store::connect_with(&database.url, callsync::secrets::Sealer::ephemeral()).await?;
         let mut bench_orgs = Vec::new();
         for index in 0..orgs {
             bench_orgs.push(

@@ -163,7 +163,7 @@ async fn measure_ingest(backend: Backend, load: Load) -> anyhow::Result<Option<R
     let Some(database) = BenchDatabase::create(backend, "ingest").await? else {
         return Ok(None);
     };
-    let store = Store::connect(&database.url).await?;
+    let store = Store::connect_with(&database.url, callsync::secrets::Sealer::ephemeral()).await?;
     let org = support::create_org(&store, None, "bench", &Settings::default(), 1).await?;
     let api = support::RunningApi::start(&store).await?;
     let http = reqwest::Client::builder()

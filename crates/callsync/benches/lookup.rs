@@ -245,7 +245,7 @@ async fn measure(
     anyhow::ensure!(!known.is_empty(), "the sandbox child sent no numbers");
 
     let database = BenchDatabase::sqlite("lookup")?;
-    let store = Store::connect(&database.url).await?;
+    let store = Store::connect_with(&database.url, callsync::secrets::Sealer::ephemeral()).await?;
     let org =
         support::create_org_linked(&store, Some(&link), "bench", &Settings::default()).await?;
     let api = support::RunningApi::start(&store).await?;

@@ -7,8 +7,12 @@
 //! the command line, and are never returned or logged.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod reference;
+
+pub use reference::reference;
 
 use anyhow::Context as _;
 use figment::Figment;
@@ -16,7 +20,7 @@ use figment::providers::{Env, Format as _, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Everything `callsync serve` needs to run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `sqlite://PATH?mode=rwc` (the default: a file beside the process) or
@@ -30,9 +34,111 @@ pub struct Config {
     /// `text` for people, `json` for log collectors.
     pub log_format: LogFormat,
     pub worker: WorkerConfig,
+    /// The address people reach this service at (`https://callsync.example.com`), behind
+    /// any proxy that terminates TLS. `{CALL_URL}` in Task templates links to the call's
+    /// console page under it; unset, `{CALL_URL}` renders empty and `callsync check` warns.
+    pub public_url: Option<String>,
+    pub secrets: SecretsConfig,
+    pub http: HttpConfig,
+    pub retention: RetentionConfig,
+    pub development: DevelopmentConfig,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the key that seals secrets at rest comes from. The key itself is never a
+/// setting: it is `CALLSYNC_SECRET_KEY`, or the file named here or by
+/// `CALLSYNC_SECRET_KEY_FILE` (one base64 key a line, the first sealing, the others still
+/// opening older values). With neither, a SQLite database gets `<file>.key` beside it and
+/// PostgreSQL refuses to start.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// A file holding the secret key(s).
+    pub key_file: Option<PathBuf>,
+}
+
+/// Limits on the HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A request still running after this many seconds is answered `503` and dropped.
+    pub request_timeout_seconds: u64,
+    /// Ingest requests (`POST /v1/events`) each API key may make per second, sustained.
+    pub ingest_per_second: u32,
+    /// Other API requests each API key may make per second, sustained.
+    pub api_per_second: u32,
+    /// How many requests above the sustained rate a key may make at once.
+    pub burst: u32,
+}
+
+/// How long old rows are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Events, sync history and error-log entries older than this many days are deleted
+    /// (events only once their call has no sync work queued); 0 keeps everything.
+    pub days: u32,
+    /// Rows deleted per statement, so pruning never holds the database for long.
+    pub batch: i64,
+    /// How often `serve` prunes.
+    pub interval_seconds: u64,
+}
+
+/// Settings for development only; each is off in production.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevelopmentConfig {
+    /// Accept a Salesforce login URL on the loopback interface (`http://127.0.0.1:…`, a
+    /// local sf-sandbox) in `PUT /v1/salesforce`. Off, only https URLs on Salesforce's
+    /// domains are accepted.
+    pub allow_loopback_salesforce: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            request_timeout_seconds: 30,
+            ingest_per_second: 100,
+            api_per_second: 20,
+            burst: 200,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        RetentionConfig {
+            days: 90,
+            batch: 500,
+            interval_seconds: 3600,
+        }
+    }
+}
+
+/// The link `{CALL_URL}` renders for a call: its console page under `public_url`
+/// (`{public_url}/console/calls/{call_id}`, the call id percent-encoded), or `None` (an
+/// empty placeholder) when no public URL is set or it is not a URL.
+pub fn call_url(public_url: Option<&str>, call_id: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(public_url?.trim()).ok()?;
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(["console", "calls", call_id]);
+    Some(url.to_string())
+}
+
+/// What is wrong with a `public_url`, if anything.
+fn check_public_url(text: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|error| format!("is not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http(s) URL".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or a fragment".to_owned());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -40,7 +146,7 @@ pub enum LogFormat {
 }
 
 /// How the sync worker takes and retries work.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
     /// Whether this instance runs a worker (an API-only instance may not).
@@ -81,6 +187,11 @@ impl Default for Config {
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9184))),
             log_format: LogFormat::Text,
             worker: WorkerConfig::default(),
+            public_url: None,
+            secrets: SecretsConfig::default(),
+            http: HttpConfig::default(),
+            retention: RetentionConfig::default(),
+            development: DevelopmentConfig::default(),
         }
     }
 }
@@ -130,9 +241,35 @@ impl Config {
                 .split("__")
                 .filter(|key| !not_a_setting(key.as_str())),
         );
-        figment
+        let config: Config = figment
             .extract()
-            .context("invalid configuration (check the TOML file and CALLSYNC_* variables)")
+            .context("invalid configuration (check the TOML file and CALLSYNC_* variables)")?;
+        if let Some(url) = &config.public_url {
+            check_public_url(url)
+                .map_err(|why| anyhow::anyhow!("invalid configuration: public_url {why}"))?;
+        }
+        Ok(config)
+    }
+
+    /// Warnings about settings that work but probably are not what is wanted (shown by
+    /// `callsync check` and at `serve` start).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.public_url.is_none() {
+            warnings.push(
+                "public_url is not set: {CALL_URL} in Task templates renders empty; set it to \
+                 the address people reach callsync at"
+                    .to_owned(),
+            );
+        }
+        if self.development.allow_loopback_salesforce {
+            warnings.push(
+                "development.allow_loopback_salesforce is on: Salesforce connections to the \
+                 loopback interface are accepted; turn it off in production"
+                    .to_owned(),
+            );
+        }
+        warnings
     }
 
     /// A commented example configuration (`callsync config example`).
@@ -172,7 +309,42 @@ salesforce_timeout_seconds = {timeout}
 # The share of each organisation's daily Salesforce API allowance callsync
 # may use; past it, calls wait for the rolling 24-hour window to move.
 api_budget_share = {budget}
+
+# The address people reach callsync at; {{CALL_URL}} links to the call's
+# console page under it. Unset, {{CALL_URL}} renders empty.
+# public_url = "https://callsync.example.com"
+
+[secrets]
+# The secret key is CALLSYNC_SECRET_KEY, or a file (one base64 key a line,
+# the first sealing). Without either, SQLite keeps <database>.key beside the
+# database and PostgreSQL refuses to start.
+# key_file = "/etc/callsync/secret.key"
+
+[http]
+request_timeout_seconds = {timeout_http}
+# Per API key: sustained requests per second, and the burst above it.
+ingest_per_second = {ingest_rate}
+api_per_second = {api_rate}
+burst = {burst}
+
+[retention]
+# Events, sync history and error-log entries older than this are deleted
+# (0 keeps everything), in batches, every interval.
+days = {days}
+batch = {retention_batch}
+interval_seconds = {interval}
+
+[development]
+# Accept a local sandbox (http://127.0.0.1:…) as a Salesforce login URL.
+allow_loopback_salesforce = false
 "#,
+            timeout_http = defaults.http.request_timeout_seconds,
+            ingest_rate = defaults.http.ingest_per_second,
+            api_rate = defaults.http.api_per_second,
+            burst = defaults.http.burst,
+            days = defaults.retention.days,
+            retention_batch = defaults.retention.batch,
+            interval = defaults.retention.interval_seconds,
             database_url = defaults.database_url,
             listen = defaults.listen,
             metrics = defaults
@@ -202,7 +374,9 @@ api_budget_share = {budget}
 /// `replay` command.
 fn not_a_setting(key: &str) -> bool {
     const TOOL_PREFIXES: [&str; 4] = ["test_", "fidelity_", "fuzz_", "bench_"];
-    const OTHERS: [&str; 7] = [
+    const OTHERS: [&str; 9] = [
+        "secret_key",
+        "secret_key_file",
         "schemathesis",
         "require_all",
         "config",
@@ -213,6 +387,12 @@ fn not_a_setting(key: &str) -> bool {
     ];
     let key = key.to_ascii_lowercase();
     TOOL_PREFIXES.iter().any(|prefix| key.starts_with(prefix)) || OTHERS.contains(&key.as_str())
+}
+
+impl HttpConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +443,35 @@ mod tests {
             jail.set_env("CALLSYNC_DATABSE_URL", "sqlite://typo.db");
             let error = Config::load(None).unwrap_err();
             assert!(format!("{error:#}").contains("databse_url"), "{error:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn call_url_links_to_the_console_page_under_the_public_url_or_is_empty() {
+        assert_eq!(
+            call_url(Some("https://callsync.example.com"), "c-1").as_deref(),
+            Some("https://callsync.example.com/console/calls/c-1")
+        );
+        assert_eq!(
+            call_url(Some("https://example.com/callsync/"), "a b/c").as_deref(),
+            Some("https://example.com/callsync/console/calls/a%20b%2Fc")
+        );
+        assert_eq!(call_url(None, "c-1"), None);
+        assert!(
+            Config::default()
+                .warnings()
+                .iter()
+                .any(|w| w.contains("public_url"))
+        );
+    }
+
+    #[test]
+    fn a_public_url_that_is_not_an_http_url_is_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CALLSYNC_PUBLIC_URL", "callsync.example.com");
+            let error = Config::load(None).unwrap_err();
+            assert!(format!("{error:#}").contains("public_url"), "{error:#}");
             Ok(())
         });
     }

@@ -7,6 +7,9 @@
 //! - [`crm`]: what the worker asks of Salesforce (matching, users, Task writes).
 //! - [`ingest`]: signed event ingest.
 //! - [`metrics`]: Prometheus metrics on their own listener.
+//! - [`retention`]: the background task that prunes old rows.
+//! - [`salesforce_metrics`]: Salesforce request latency, from the client's tracing spans.
+//! - [`secrets`]: secrets sealed at rest (AES-256-GCM, key outside the database).
 //! - [`server`]: `serve`: the API bound to a listener until shutdown.
 //! - [`store`]: the durable store (SQLite or PostgreSQL) with the sync outbox.
 //! - [`worker`]: the sync worker: outbox → rules → Salesforce → result.
@@ -17,6 +20,9 @@ pub mod console;
 pub mod crm;
 pub mod ingest;
 pub mod metrics;
+pub mod retention;
+pub mod salesforce_metrics;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod worker;

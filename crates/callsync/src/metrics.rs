@@ -27,13 +27,49 @@ pub const CALLS_WAITING: &str = "callsync_calls_waiting";
 pub const OLDEST_WAITING: &str = "callsync_oldest_waiting_seconds";
 pub const SALESFORCE_API_USED: &str = "callsync_salesforce_api_used";
 pub const SALESFORCE_API_MAX: &str = "callsync_salesforce_api_max";
+/// API request latency by `endpoint` (`ingest`, `api`) and `status` class (`api/limits.rs`).
+pub const HTTP_REQUEST_SECONDS: &str = "callsync_http_request_duration_seconds";
+/// Requests refused with 429, by `endpoint`.
+pub const HTTP_RATE_LIMITED: &str = "callsync_http_rate_limited_total";
+/// Salesforce request latency by `operation` and `outcome` (`salesforce_metrics.rs`).
+pub const SALESFORCE_REQUEST_SECONDS: &str = "callsync_salesforce_request_duration_seconds";
+/// Rows deleted by retention, by `table`.
+pub const RETENTION_PRUNED: &str = "callsync_retention_pruned_total";
+
+/// Histogram buckets (seconds) for request latencies: from a fast local write to a
+/// Salesforce request at its timeout.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// Installs the process-wide Prometheus recorder.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
+        // Every `*_seconds` metric is a histogram with the same buckets, so dashboards can
+        // aggregate quantiles across instances (summaries cannot be).
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".to_owned()),
+            &LATENCY_BUCKETS,
+        )
+        .map_err(|error| anyhow::anyhow!("cannot set histogram buckets: {error}"))?
         .install_recorder()
         .map_err(|error| anyhow::anyhow!("cannot install the metrics recorder: {error}"))?;
     metrics::describe_counter!(EVENTS_ACCEPTED, "Events stored (first time seen).");
+    metrics::describe_histogram!(
+        HTTP_REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "API request latency, by endpoint (ingest, api) and status class."
+    );
+    metrics::describe_counter!(
+        HTTP_RATE_LIMITED,
+        "API requests refused with 429, by endpoint."
+    );
+    metrics::describe_histogram!(
+        SALESFORCE_REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Salesforce request latency, by operation and outcome."
+    );
+    metrics::describe_counter!(RETENTION_PRUNED, "Old rows deleted by retention, by table.");
     metrics::describe_counter!(EVENTS_DUPLICATE, "Events received again and ignored (R10).");
     metrics::describe_counter!(SYNCS, "Sync steps by outcome.");
     metrics::describe_gauge!(

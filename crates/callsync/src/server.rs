@@ -16,7 +16,16 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::open(&config).await?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    // Secrets written before sealing existed, or under a key since rotated, are sealed
+    // under the current key now (see `secrets.rs`).
+    let resealed = store.reseal_all().await?;
+    if resealed > 0 {
+        tracing::info!(resealed, "sealed stored secrets under the current key");
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -25,10 +34,12 @@ pub async fn serve(
     // worker finishes its round, then both return.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = config.worker.enabled.then(|| {
+        // `{CALL_URL}` links under the public URL only (`config::call_url`); without one
+        // it renders empty rather than a loopback address nobody else can open.
         let worker = Worker::new(
             store.clone(),
             config.worker.clone(),
-            Some(format!("http://{}", config.listen)),
+            config.public_url.clone(),
         );
         let mut stopped = stopped.clone();
         tokio::spawn(worker.run(async move {
@@ -53,8 +64,33 @@ pub async fn serve(
         }
         None => None,
     };
+    let retention = (config.retention.days > 0).then(|| {
+        let mut retention_stopped = stopped.clone();
+        tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.retention.clone(),
+            async move {
+                let _ = retention_stopped.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
+    let mut state = AppState::new(store);
+    state.allow_loopback_salesforce = config.development.allow_loopback_salesforce;
+    state.rate_limits = std::sync::Arc::new(api::RateLimits::new(&config.http));
+    state.request_timeout = config.http.request_timeout();
+    let forget = std::sync::Arc::clone(&state.rate_limits);
+    let mut limits_stopped = stopped.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = every.tick() => forget.forget_idle(),
+                _ = limits_stopped.wait_for(|stop| *stop) => return,
+            }
+        }
+    });
     let mut api_stopped = stopped.clone();
-    let api = run(listener, AppState::new(store), async move {
+    let api = run(listener, state, async move {
         let _ = api_stopped.wait_for(|stop| *stop).await;
     });
     tokio::spawn(async move {
@@ -67,6 +103,9 @@ pub async fn serve(
     }
     if let Some(worker) = worker {
         worker.await.context("the sync worker panicked")?;
+    }
+    if let Some(retention) = retention {
+        retention.await.context("the retention task panicked")?;
     }
     Ok(())
 }

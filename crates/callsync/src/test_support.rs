@@ -67,6 +67,9 @@ const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 #[derive(Debug)]
 pub struct TestDatabase {
     pub url: String,
+    /// The secret key the test's store seals with; a `callsync` process a test runs on
+    /// this database needs it as `CALLSYNC_SECRET_KEY` ([`TestDatabase::secret_key`]).
+    secret_key: String,
     kind: Kind,
 }
 
@@ -86,6 +89,7 @@ impl TestDatabase {
         );
         TestDatabase {
             url,
+            secret_key: crate::secrets::generate_key(),
             kind: Kind::Sqlite(dir),
         }
     }
@@ -125,14 +129,22 @@ impl TestDatabase {
         };
         Some(TestDatabase {
             url,
+            secret_key: crate::secrets::generate_key(),
             kind: Kind::Postgres { admin_url, name },
         })
     }
 
     pub async fn store(&self) -> Store {
-        Store::connect(&self.url)
+        let sealer = crate::secrets::Sealer::from_keys([self.secret_key.as_str()])
+            .expect("a generated key is valid");
+        Store::connect_with(&self.url, sealer)
             .await
             .expect("connect to the test database")
+    }
+
+    /// The key this database's secrets are sealed with (base64), for `CALLSYNC_SECRET_KEY`.
+    pub fn secret_key(&self) -> &str {
+        &self.secret_key
     }
 }
 

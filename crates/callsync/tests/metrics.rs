@@ -43,4 +43,48 @@ async fn a_scrape_shows_the_queue_depth_and_the_counters_in_prometheus_format() 
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(text.contains("callsync_queue_depth 2"), "{text}");
     assert!(text.contains("callsync_events_accepted_total 2"), "{text}");
+
+    // Latency histograms (issue 16): an API request, and a Salesforce request as the
+    // client's span reports it to the tracing layer.
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let subscriber =
+        tracing_subscriber::registry().with(callsync::salesforce_metrics::SalesforceMetricsLayer);
+    let _default = tracing::subscriber::set_default(subscriber);
+    {
+        let span = tracing::info_span!(
+            target: "salesforce::client",
+            "salesforce_request",
+            method = "POST",
+            path = "/services/data/v62.0/sobjects/Task",
+            status = tracing::field::Empty,
+        );
+        span.record("status", 201_u16);
+    }
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}", api.local_addr().unwrap());
+    tokio::spawn(callsync::server::run(
+        api,
+        callsync::api::AppState::new(db.store().await),
+        std::future::pending(),
+    ));
+    let refused = reqwest::Client::new()
+        .post(format!("{api_url}/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(
+            "callsync_salesforce_request_duration_seconds_bucket{method=\"POST\",operation=\"sobjects/Task\",outcome=\"ok\",le=\"0.001\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "callsync_http_request_duration_seconds_count{endpoint=\"ingest\",status=\"client_error\"} 1"
+        ),
+        "{text}"
+    );
 }

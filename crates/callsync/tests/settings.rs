@@ -69,13 +69,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(callsync::server::run(
-            listener,
-            AppState::new(store.clone()),
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let mut state = AppState::new(store.clone());
+        // The sandbox listens on the loopback interface: a development setting.
+        state.allow_loopback_salesforce = true;
+        tokio::spawn(callsync::server::run(listener, state, async {
+            let _ = rx.await;
+        }));
         TestApp {
             url,
             store,
@@ -426,12 +425,14 @@ callsync::on_both_backends! {
 /// Runs the `callsync` binary on `db` with `args`; returns (success, stdout).
 async fn callsync_command(db: &TestDatabase, args: &[&str]) -> (bool, String) {
     let url = db.url.clone();
+    let key = db.secret_key().to_owned();
     let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
     // The sandbox runs on this test's runtime: wait for the child off it.
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_callsync"))
             .args(&args)
             .env("CALLSYNC_DATABASE_URL", url)
+            .env("CALLSYNC_SECRET_KEY", key)
             .output()
             .unwrap()
     })

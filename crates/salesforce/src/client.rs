@@ -23,6 +23,7 @@ use tracing::Instrument as _;
 
 use crate::auth::{self, Auth, AuthorizationRequest, TokenResponse};
 use crate::error::{Error, parse_error_body, parse_error_list};
+use crate::hosts::{self, HostPolicy};
 use crate::query::{Soql, Sosl, is_api_name, is_field_path, is_record_id};
 use crate::types::{
     ApiUsage, ApiVersion, CompositeAnswer, CompositeSubrequest, CompositeSubresponse,
@@ -51,6 +52,9 @@ pub struct ClientConfig {
     /// An extra CA certificate (PEM) to trust besides the built-in roots,
     /// e.g. a local sandbox's self-signed certificate or a company proxy's CA.
     pub extra_root_certificate_pem: Option<String>,
+    /// Which hosts the login URL and every token answer's `instance_url` may name
+    /// ([`HostPolicy::SalesforceOnly`] unless a local sandbox is wanted).
+    pub host_policy: HostPolicy,
 }
 
 impl ClientConfig {
@@ -64,6 +68,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(30),
             client_name: "callsync".to_owned(),
             extra_root_certificate_pem: None,
+            host_policy: HostPolicy::default(),
         }
     }
 }
@@ -201,6 +206,12 @@ struct Answer {
 impl Client {
     /// Builds a client. Fails only if the HTTP stack cannot be set up.
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        // A fixed access token never visits the login URL; its instance URL is checked
+        // when the token is first used.
+        if !matches!(config.auth, Auth::AccessToken { .. }) {
+            hosts::check(config.host_policy, &config.login_url)
+                .map_err(|why| Error::invalid(format!("the login URL {why}")))?;
+        }
         let mut builder = reqwest::Client::builder();
         if let Some(pem) = &config.extra_root_certificate_pem {
             let certificate = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
@@ -915,6 +926,13 @@ impl Client {
                     _ => return Err(Error::invalid("this authentication flow issues no token")),
                 },
             };
+        // The instance URL decides where the bearer token goes next: it must be a host the
+        // policy allows, whatever the token endpoint said (see `hosts`).
+        hosts::check(config.host_policy, &response.instance_url).map_err(|why| {
+            Error::invalid(format!(
+                "the token answer's instance_url {why}; callsync will not send requests there"
+            ))
+        })?;
         let token = CachedToken {
             access_token: response.access_token,
             instance_url: response.instance_url,

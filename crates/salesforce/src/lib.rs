@@ -64,12 +64,14 @@
 mod auth;
 mod client;
 mod error;
+pub mod hosts;
 mod query;
 mod types;
 
 pub use auth::{Auth, AuthorizationRequest, TokenResponse};
 pub use client::{Client, ClientConfig};
 pub use error::{ApiError, Error, ErrorKind};
+pub use hosts::HostPolicy;
 pub use query::{
     Context, FieldNames, Like, SearchTerm, Soql, SoqlValue, Sosl, escape_soql_like,
     escape_soql_string, escape_sosl_term,

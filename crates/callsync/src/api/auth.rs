@@ -64,6 +64,9 @@ pub fn key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// How stale a key's last-used time may get before a request writes it again.
+const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -85,14 +88,38 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthorized("Authorization header must be `Bearer <API key>`".into())
             })?;
-        let (org_id, scopes) = state
+        let hash = key_hash(key);
+        let owner = state
             .store
-            .api_key(&key_hash(key))
+            .key_owner(&hash)
             .await?
-            .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
+        // Last use is kept to the minute: writing it on every request would put a write
+        // on every read, and on SQLite's single writer. It is written off the request's
+        // path; a failure only costs the timestamp.
+        let now = state.now();
+        let stale = owner.last_used_at.is_none_or(|last| {
+            now.duration_since(last)
+                >= jiff::SignedDuration::from_secs(LAST_USED_RESOLUTION_SECONDS)
+        });
+        if stale {
+            let store = state.store.clone();
+            tokio::spawn(async move {
+                if let Err(error) = store.touch_api_key(&hash, now).await {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "cannot record an API key's use"
+                    );
+                }
+            });
+        }
         Ok(Caller {
-            org_id,
-            scopes: scopes.split(',').map(|s| s.trim().to_owned()).collect(),
+            org_id: owner.org_id,
+            scopes: owner
+                .scopes
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
         })
     }
 }

@@ -59,7 +59,8 @@ pub struct Body<'a> {
 /// located by field.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Detail<'a> {
-    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `invalid`, `internal`.
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `invalid`, `rate_limited`,
+    /// `internal`.
     code: &'a str,
     message: String,
     #[serde(skip_serializing_if = "<[Problem]>::is_empty")]
@@ -130,6 +131,7 @@ pub(super) fn plain_error(status: StatusCode, message: &str) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
         status if status.is_server_error() => "internal",
         _ => "refused",
     };

@@ -102,7 +102,7 @@ const FIT: &str = "settings against the Task schema";
 /// `callsync check [--org ID]`: checks every organisation (or the one
 /// given), prints the report, and fails when any check failed.
 pub async fn run(config: &Config, org_id: Option<&str>) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::open(config).await?;
     let orgs = match org_id {
         Some(id) => vec![
             store
@@ -113,6 +113,11 @@ pub async fn run(config: &Config, org_id: Option<&str>) -> anyhow::Result<()> {
         None => store.orgs().await?,
     };
     let mut out = std::io::stdout();
+    // Service-wide settings that work but are probably not what is wanted: warnings, they
+    // do not fail the check.
+    for warning in config.warnings() {
+        writeln!(out, "! {warning}")?;
+    }
     if orgs.is_empty() {
         writeln!(
             out,

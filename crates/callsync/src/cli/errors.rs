@@ -43,7 +43,7 @@ pub enum ErrorsCommand {
 }
 
 pub async fn run(command: ErrorsCommand, config: &Config) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::open(config).await?;
     match command {
         ErrorsCommand::List { org, all, limit } => {
             anyhow::ensure!(store.org(&org).await?.is_some(), "no organisation {org:?}");

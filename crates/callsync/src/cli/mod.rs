@@ -107,12 +107,36 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The key that seals secrets at rest: make one, or reseal after rotating it.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Exit 0 when a callsync API answers `/readyz` (its database is reachable): the
+    /// container image's HEALTHCHECK, which has no shell or curl to do it.
+    Healthcheck {
+        /// The readiness URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print a commented example configuration file with the defaults.
     Example,
+    /// Print the configuration reference (Markdown) generated from the configuration
+    /// types: every key, its type, default, environment variable and meaning
+    /// (`docs/configuration.md`).
+    Reference,
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Print a new random secret key (base64 of 32 bytes) for CALLSYNC_SECRET_KEY or a
+    /// key file.
+    GenerateKey,
+    /// Seal every stored secret under the current (first) key: after adding a new key in
+    /// front of the old one, run this, then remove the old key.
+    Reseal,
 }
 
 /// Runs the command line; `main` only reports the error.
@@ -131,10 +155,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", Config::example());
             Ok(())
         }
+        Command::Config(ConfigCommand::Reference) => {
+            print!("{}", crate::config::reference());
+            Ok(())
+        }
+        Command::Healthcheck { url } => {
+            let answer = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .map_err(|error| anyhow::anyhow!("{url} does not answer: {error}"))?;
+            anyhow::ensure!(
+                answer.status().is_success(),
+                "{url} answered {}",
+                answer.status()
+            );
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::GenerateKey) => {
+            println!("{}", crate::secrets::generate_key());
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::Reseal) => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_logging(config.log_format, "warn");
+            let store = crate::store::Store::open(&config).await?;
+            let changed = store.reseal_all().await?;
+            println!(
+                "{changed} stored secrets sealed under key {}",
+                store.sealer().key_id()
+            );
+            Ok(())
+        }
         Command::Migrate => {
             let config = Config::load(cli.config.as_deref())?;
             init_logging(config.log_format, "info");
-            crate::store::Store::connect(&config.database_url).await?;
+            crate::store::Store::open(&config).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -190,19 +248,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Logs to standard error, as text or JSON; `RUST_LOG` filters
-/// (default `default_filter`).
+/// (default `default_filter`). Beside the log, the Salesforce client's request spans
+/// feed the Salesforce latency histogram whatever the filter (`salesforce_metrics`).
 pub fn init_logging(format: LogFormat, default_filter: &str) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let text = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    // A second initialisation (tests, demo after serve) keeps the first.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let log = match format {
+        LogFormat::Text => text.boxed(),
+        LogFormat::Json => text.json().boxed(),
     };
+    let salesforce = crate::salesforce_metrics::SalesforceMetricsLayer.with_filter(
+        tracing_subscriber::filter::filter_fn(crate::salesforce_metrics::wants),
+    );
+    // A second initialisation (tests, demo after serve) keeps the first.
+    let _ = tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(salesforce)
+        .try_init();
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

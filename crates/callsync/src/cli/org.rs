@@ -1,6 +1,9 @@
-//! `callsync org`: create organisations and their API keys. The signing
-//! secret and keys are printed once, at creation, and stored only as
-//! needed (keys as hashes).
+//! `callsync org`: create organisations, manage their API keys (list, create, revoke, each
+//! with its last use) and replace their signing secret with a grace period. Keys and
+//! secrets are printed once, when made, and stored only as needed (keys as hashes, the
+//! signing secret sealed: `secrets.rs`).
+
+use std::time::Duration;
 
 use clap::Subcommand;
 use jiff::Timestamp;
@@ -11,8 +14,9 @@ use crate::store::{NewOrg, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
-    /// Create an organisation, with its signing secret and an API key that
-    /// has both scopes. Prints them once: keep them safe.
+    /// Create an organisation with its signing secret and two API keys: one for the phone
+    /// system (`ingest` only) and one for admins (`admin` only), so the key a phone system
+    /// holds cannot change the Salesforce connection. Prints them once: keep them safe.
     Create {
         /// A short id (letters, digits, `-`, `_`): events carry it as `org`.
         id: String,
@@ -20,14 +24,16 @@ pub enum OrgCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Make another API key for an organisation.
-    AddKey {
+    /// API keys: list, create, revoke.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Replace the signing secret. The old one stays valid for the grace period, so the
+    /// phone system can switch to the new one without losing events; then it is refused.
+    RotateSecret {
         id: String,
-        /// `ingest`, `admin` or `ingest,admin`.
-        #[arg(long, default_value = "ingest,admin")]
-        scopes: String,
-        #[arg(long, default_value = "cli")]
-        label: String,
+        /// How long the old secret is still accepted, in hours.
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u64,
     },
     /// Print a one-time link that signs an admin in to the organisation's
     /// console (valid once, for 15 minutes).
@@ -42,8 +48,29 @@ pub enum OrgCommand {
     List,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// The organisation's keys: id, scopes, label, created, last used, revoked.
+    List { id: String },
+    /// Make another API key; prints it once.
+    Create {
+        id: String,
+        /// `ingest`, `admin` or `ingest,admin`.
+        #[arg(long)]
+        scopes: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    /// Revoke a key by the id `keys list` shows: requests with it are refused (401) at once.
+    Revoke {
+        id: String,
+        /// The key's id (12 hex digits).
+        key_id: String,
+    },
+}
+
 pub async fn run(command: OrgCommand, config: &Config) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::open(config).await?;
     let now = Timestamp::now();
     match command {
         OrgCommand::Create { id, name } => {
@@ -73,27 +100,43 @@ pub async fn run(command: OrgCommand, config: &Config) -> anyhow::Result<()> {
                     now,
                 )
                 .await?;
-            let key = new_key();
+            let ingest = new_key();
             store
-                .add_api_key(
-                    &key_hash(&key),
-                    &id,
-                    "ingest,admin",
-                    "created with the organisation",
-                    now,
-                )
+                .add_api_key(&key_hash(&ingest), &id, "ingest", "phone system", now)
+                .await?;
+            let admin = new_key();
+            store
+                .add_api_key(&key_hash(&admin), &id, "admin", "admin", now)
                 .await?;
             println!("organisation:    {id}");
             println!("signing secret:  {secret}");
-            println!("API key:         {key}");
-            println!("(shown once: store them in your phone system's configuration)");
+            println!("ingest API key:  {ingest}   (for the phone system: POST /v1/events)");
+            println!("admin API key:   {admin}   (for admins: settings, Salesforce, errors)");
+            println!("(shown once: store them where they are used, and nowhere else)");
             let link = crate::console::session::new_login_link(&store, &id, now).await?;
             println!(
                 "console sign-in: {}{link}  (works once, within 15 minutes; more with `callsync org login-link {id}`)",
                 base_url(config, None)
             );
         }
-        OrgCommand::AddKey { id, scopes, label } => {
+        OrgCommand::Keys(KeysCommand::List { id }) => {
+            anyhow::ensure!(store.org(&id).await?.is_some(), "no organisation {id:?}");
+            println!("id\tscopes\tlabel\tcreated\tlast used\trevoked");
+            for key in store.api_keys(&id).await? {
+                let when =
+                    |t: Option<Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    key.id,
+                    key.scopes,
+                    key.label,
+                    key.created_at,
+                    when(key.last_used_at),
+                    when(key.revoked_at)
+                );
+            }
+        }
+        OrgCommand::Keys(KeysCommand::Create { id, scopes, label }) => {
             anyhow::ensure!(store.org(&id).await?.is_some(), "no organisation {id:?}");
             for scope in scopes.split(',') {
                 anyhow::ensure!(
@@ -106,6 +149,33 @@ pub async fn run(command: OrgCommand, config: &Config) -> anyhow::Result<()> {
                 .add_api_key(&key_hash(&key), &id, &scopes, &label, now)
                 .await?;
             println!("API key: {key}");
+            println!(
+                "id:      {}",
+                &key_hash(&key)[..crate::store::KEY_ID_DIGITS]
+            );
+        }
+        OrgCommand::Keys(KeysCommand::Revoke { id, key_id }) => {
+            anyhow::ensure!(
+                store.revoke_api_key(&id, &key_id, now).await?,
+                "organisation {id:?} has no key {key_id:?} that is not revoked already \
+                 (see `callsync org keys list {id}`)"
+            );
+            println!("revoked key {key_id} of {id}");
+        }
+        OrgCommand::RotateSecret { id, grace_hours } => {
+            let secret = new_signing_secret();
+            let grace = Duration::from_secs(grace_hours.saturating_mul(3600));
+            anyhow::ensure!(
+                store
+                    .rotate_signing_secret(&id, &secret, grace, now)
+                    .await?,
+                "no organisation {id:?}"
+            );
+            println!("new signing secret: {secret}");
+            println!(
+                "the old secret is accepted for {grace_hours} more hours; switch the phone \
+                 system to the new one before then"
+            );
         }
         OrgCommand::LoginLink { id, base_url: base } => {
             anyhow::ensure!(store.org(&id).await?.is_some(), "no organisation {id:?}");

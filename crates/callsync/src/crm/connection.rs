@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use salesforce::{Auth, Client, ClientConfig};
+use salesforce::hosts::{self, HostKind};
+use salesforce::{Auth, Client, ClientConfig, HostPolicy};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -24,7 +25,9 @@ use super::error::CrmError;
 #[serde(deny_unknown_fields)]
 pub struct SalesforceConnection {
     /// Where tokens come from: `https://login.salesforce.com`, `https://test.salesforce.com`,
-    /// the org's My Domain, or a local sandbox's URL.
+    /// the org's My Domain — an https URL on a Salesforce domain (`salesforce::hosts`) — or,
+    /// only where the service allows it for development, a local sandbox on the loopback
+    /// interface.
     #[schema(pattern = "^https?://.{3,}")]
     pub login_url: String,
     /// The connected app's consumer key (the JWT's `iss`).
@@ -119,14 +122,18 @@ impl SalesforceConnection {
         serde_json::to_string(&stored).unwrap_or_default()
     }
 
-    /// Checks what can be checked without Salesforce: an http(s) login URL, a consumer key,
-    /// a PEM private key, a default username. The message names the field, never its value.
+    /// Checks what can be checked without Salesforce: a login URL on a Salesforce domain
+    /// (https) or the loopback interface, a consumer key, a PEM private key, a default
+    /// username. The message names the field, never its value.
+    ///
+    /// A loopback login URL passes here because the store may hold one written by the demo
+    /// or the tests; a connection arriving through the API is checked with
+    /// [`SalesforceConnection::check_new`], which refuses it unless development allows it.
     pub fn check(&self) -> Result<(), CrmError> {
         let problem =
             |field: &str, why: &str| Err(CrmError::InvalidConnection(format!("{field} {why}")));
-        let url = self.login_url.trim();
-        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
-            return problem("login_url", "must be an http(s) URL");
+        if let Err(why) = hosts::classify(&self.login_url) {
+            return problem("login_url", &why);
         }
         if self.consumer_key.trim().is_empty() {
             return problem("consumer_key", "must not be empty");
@@ -144,6 +151,30 @@ impl SalesforceConnection {
             return problem("api_version", "must look like 62.0");
         }
         Ok(())
+    }
+
+    /// [`SalesforceConnection::check`] for a connection an admin is storing: a login URL on
+    /// the loopback interface (a local sandbox) is refused unless `allow_loopback` (the
+    /// `development.allow_loopback_salesforce` setting) says this is a development service.
+    pub fn check_new(&self, allow_loopback: bool) -> Result<(), CrmError> {
+        self.check()?;
+        let policy = if allow_loopback {
+            HostPolicy::SalesforceOrLoopback
+        } else {
+            HostPolicy::SalesforceOnly
+        };
+        hosts::check(policy, &self.login_url).map_err(|why| {
+            CrmError::InvalidConnection(format!(
+                "login_url {why} (set development.allow_loopback_salesforce to use a local \
+                 sandbox)"
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// Whether the login URL is a local sandbox's (loopback) rather than Salesforce's.
+    pub fn is_loopback(&self) -> bool {
+        hosts::classify(&self.login_url) == Ok(HostKind::Loopback)
     }
 
     /// The connection without its key, for API answers and logs.
@@ -184,6 +215,13 @@ impl SalesforceConnection {
         config.timeout = options.timeout;
         config.client_name = options.client_name.clone();
         config.extra_root_certificate_pem = self.extra_root_certificate_pem.clone();
+        // A Salesforce login URL must hand out Salesforce instance URLs only; a local
+        // sandbox (stored only where development allowed it) hands out its own.
+        config.host_policy = if self.is_loopback() {
+            HostPolicy::SalesforceOrLoopback
+        } else {
+            HostPolicy::SalesforceOnly
+        };
         config
     }
 }
@@ -329,6 +367,12 @@ mod tests {
     fn a_connection_with_a_bad_field_is_refused_by_name() {
         for (field, value, named) in [
             ("login_url", "login.salesforce.com", "login_url"),
+            ("login_url", "http://login.salesforce.com", "login_url"),
+            (
+                "login_url",
+                "https://login.salesforce.com.evil.example",
+                "login_url",
+            ),
             ("consumer_key", " ", "consumer_key"),
             ("private_key_pem", "not a key", "private_key_pem"),
             ("api_version", "latest", "api_version"),
@@ -338,6 +382,20 @@ mod tests {
             let error = SalesforceConnection::from_json(&value_json.to_string()).unwrap_err();
             assert!(error.to_string().contains(named), "{field}: {error}");
         }
+    }
+
+    #[test]
+    fn a_stored_loopback_connection_reads_back_but_a_new_one_needs_the_development_setting() {
+        let mut value: serde_json::Value = serde_json::from_str(&stored()).unwrap();
+        value["login_url"] = serde_json::json!("http://127.0.0.1:8443");
+        let local = SalesforceConnection::from_json(&value.to_string()).unwrap();
+        assert!(local.is_loopback());
+        let error = local.check_new(false).unwrap_err().to_string();
+        assert!(error.contains("login_url"), "{error}");
+        assert!(error.contains("allow_loopback_salesforce"), "{error}");
+        local.check_new(true).unwrap();
+        let salesforce = SalesforceConnection::from_json(&stored()).unwrap();
+        salesforce.check_new(false).unwrap();
     }
 
     #[test]

@@ -19,9 +19,12 @@
 //!   worker) another worker claims it again.
 
 mod console;
+mod keys;
 mod outbox;
+mod retention;
 mod retry;
 mod rows;
+mod sealed;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,7 +37,6 @@ use sqlx::{AnyPool, Executor as _, Row as _};
 pub use console::{ErrorKindCount, OAuthState, QueueSummary, SessionRow, StateCount, UserHealth};
 pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
 pub use retry::ErrorFilter;
-pub use rows::*;
 
 /// The most events one call may have. A phone system sends a handful per call; a call
 /// past this is a sender's loop, and refusing it keeps one call from growing without
@@ -53,6 +55,12 @@ pub struct TooManyEvents {
     pub call_id: String,
     pub event_id: String,
 }
+pub use keys::{ApiKeyRow, KEY_ID_DIGITS, KeyOwner};
+pub use retention::{Pruned, RetentionPolicy};
+pub use rows::*;
+
+use crate::secrets::Sealer;
+use std::sync::Arc;
 
 /// Which database the store talks to, from the URL's scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +89,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals secrets before they are written and opens them when read (`sealed.rs`).
+    sealer: Arc<Sealer>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -99,8 +109,25 @@ fn timestamp(ms: i64) -> Timestamp {
 
 impl Store {
     /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:` or
-    /// `postgres://…`) and brings its schema up to date.
+    /// `postgres://…`) and brings its schema up to date, with the secret key from the
+    /// environment or the embedded default ([`Sealer::for_database`]).
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        // An unsupported URL is named as such before any key is looked for.
+        Backend::from_url(url)?;
+        let sealer = Sealer::for_database(url, None)?;
+        Store::connect_with(url, sealer).await
+    }
+
+    /// [`Store::connect`] with the configured database and secret key.
+    pub async fn open(config: &crate::config::Config) -> anyhow::Result<Store> {
+        Backend::from_url(&config.database_url)?;
+        let sealer =
+            Sealer::for_database(&config.database_url, config.secrets.key_file.as_deref())?;
+        Store::connect_with(&config.database_url, sealer).await
+    }
+
+    /// [`Store::connect`] with a given sealer.
+    pub async fn connect_with(url: &str, sealer: Sealer) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let options = AnyConnectOptions::from_str(url)
@@ -131,7 +158,11 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            sealer: Arc::new(sealer),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -181,9 +212,13 @@ impl Store {
         )
         .bind(&org.id)
         .bind(&org.name)
-        .bind(&org.signing_secret)
+        .bind(self.sealer.seal(&org.signing_secret))
         .bind(&org.settings_json)
-        .bind(&org.salesforce_json)
+        .bind(
+            org.salesforce_json
+                .as_deref()
+                .map(|json| self.sealer.seal(json)),
+        )
         .bind(millis(now))
         .execute(&self.pool)
         .await
@@ -199,7 +234,8 @@ impl Store {
         .bind(org_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| OrgRow::from_row(&r)).transpose()
+        row.map(|r| self.unseal_org(OrgRow::from_row(&r)?))
+            .transpose()
     }
 
     pub async fn orgs(&self) -> anyhow::Result<Vec<OrgRow>> {
@@ -209,7 +245,9 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(OrgRow::from_row).collect()
+        rows.iter()
+            .map(|r| self.unseal_org(OrgRow::from_row(r)?))
+            .collect()
     }
 
     pub async fn put_settings(&self, org_id: &str, settings_json: &str) -> anyhow::Result<bool> {
@@ -227,7 +265,7 @@ impl Store {
         salesforce_json: Option<&str>,
     ) -> anyhow::Result<bool> {
         let done = sqlx::query("UPDATE orgs SET salesforce = $1 WHERE id = $2")
-            .bind(salesforce_json)
+            .bind(salesforce_json.map(|json| self.sealer.seal(json)))
             .bind(org_id)
             .execute(&self.pool)
             .await?;
@@ -261,10 +299,13 @@ impl Store {
 
     /// The organisation and scopes of an API key, by the key's hash.
     pub async fn api_key(&self, key_hash: &str) -> anyhow::Result<Option<(String, String)>> {
-        let row = sqlx::query("SELECT org_id, scopes FROM api_keys WHERE key_hash = $1")
-            .bind(key_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        // A revoked key is as unknown as one never made.
+        let row = sqlx::query(
+            "SELECT org_id, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match row {
             Some(r) => Some((r.try_get("org_id")?, r.try_get("scopes")?)),
             None => None,

@@ -12,8 +12,9 @@ use sqlx::any::AnyRow;
 
 use super::timestamp;
 
-/// A new organisation.
-#[derive(Debug, Clone)]
+/// A new organisation. `Debug` leaves out the signing secret and the connection (it holds
+/// the private key).
+#[derive(Clone)]
 pub struct NewOrg {
     pub id: String,
     pub name: String,
@@ -24,7 +25,9 @@ pub struct NewOrg {
     pub salesforce_json: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// An organisation as read, its secrets opened (the database holds them sealed:
+/// `store/sealed.rs`). `Debug` leaves out the signing secret and the connection.
+#[derive(Clone)]
 pub struct OrgRow {
     pub id: String,
     pub name: String,
@@ -32,6 +35,36 @@ pub struct OrgRow {
     pub settings_json: String,
     pub salesforce_json: Option<String>,
     pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for NewOrg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewOrg")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("signing_secret", &"[REDACTED]")
+            .field(
+                "salesforce_json",
+                &self.salesforce_json.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OrgRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("signing_secret", &"[REDACTED]")
+            .field("settings_json", &self.settings_json)
+            .field(
+                "salesforce_json",
+                &self.salesforce_json.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 impl OrgRow {

@@ -172,10 +172,7 @@ impl Worker {
         let summary = summary(&call, &settings);
         let context = TaskContext {
             user_name: self.user_name(&call).await?,
-            call_url: self
-                .public_url
-                .as_ref()
-                .map(|base| format!("{}/v1/calls/{}", base.trim_end_matches('/'), item.call_id)),
+            call_url: crate::config::call_url(self.public_url.as_deref(), &item.call_id),
             ..TaskContext::default()
         };
         let connection = org

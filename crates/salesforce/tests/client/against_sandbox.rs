@@ -48,17 +48,23 @@ mod faults {
     }
 }
 
+/// The sandbox listens on the loopback interface, which a client reaches only when asked.
+fn loopback(mut config: ClientConfig) -> ClientConfig {
+    config.host_policy = salesforce::HostPolicy::SalesforceOrLoopback;
+    config
+}
+
 async fn start() -> (Sandbox, Client) {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let credentials = sandbox.credentials();
-    let client = Client::new(ClientConfig::new(
+    let client = Client::new(loopback(ClientConfig::new(
         sandbox.url(),
         Auth::JwtBearer {
             consumer_key: credentials.client_id.clone(),
             private_key_pem: SecretString::from(credentials.private_key_pem.clone()),
             audience: None,
         },
-    ))
+    )))
     .unwrap()
     .for_user(&credentials.username);
     (sandbox, client)
@@ -444,7 +450,7 @@ async fn an_exhausted_daily_limit_is_reported_as_such() {
 async fn the_password_refresh_and_client_credentials_flows_get_tokens() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let credentials = sandbox.credentials();
-    let password = Client::new(ClientConfig::new(
+    let password = Client::new(loopback(ClientConfig::new(
         sandbox.url(),
         Auth::Password {
             client_id: credentials.client_id.clone(),
@@ -455,15 +461,15 @@ async fn the_password_refresh_and_client_credentials_flows_get_tokens() {
                 credentials.password, credentials.security_token
             )),
         },
-    ))
+    )))
     .unwrap();
-    let client_credentials = Client::new(ClientConfig::new(
+    let client_credentials = Client::new(loopback(ClientConfig::new(
         sandbox.url(),
         Auth::ClientCredentials {
             client_id: credentials.client_id.clone(),
             client_secret: SecretString::from(credentials.client_secret.clone()),
         },
-    ))
+    )))
     .unwrap();
 
     for client in [password, client_credentials] {

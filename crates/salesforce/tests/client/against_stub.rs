@@ -203,6 +203,8 @@ fn url_decode_pairs(encoded: &str) -> HashMap<String, String> {
 fn config(url: &str, auth: Auth) -> ClientConfig {
     let mut config = ClientConfig::new(url, auth);
     config.timeout = Duration::from_secs(5);
+    // The stub listens on the loopback interface.
+    config.host_policy = salesforce::HostPolicy::SalesforceOrLoopback;
     config
 }
 
@@ -1008,6 +1010,41 @@ async fn every_error_shape_is_classified() {
 // ---------------------------------------------------------------------------
 // Tokens
 // ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_token_answer_naming_a_foreign_instance_is_refused_before_any_request_goes_there() {
+    let stub = Stub::start(|request| {
+        if request.path == "/services/oauth2/token" {
+            return token_reply("https://attacker.example", "stolen-if-sent");
+        }
+        Reply::json(200, json!({}))
+    })
+    .await;
+    let client = stub.client_with_refresh_token();
+
+    let error = client.limits().await.unwrap_err();
+
+    assert!(error.to_string().contains("instance_url"), "{error}");
+    assert!(error.to_string().contains("Salesforce domain"), "{error}");
+    assert!(stub.api_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_login_url_outside_salesforce_is_refused_when_the_client_is_built() {
+    for url in ["http://login.salesforce.com", "https://login.example.com"] {
+        let mut strict = config(
+            url,
+            Auth::RefreshToken {
+                client_id: "app-key".to_owned(),
+                client_secret: None,
+                refresh_token: SecretString::from("refresh-token-value"),
+            },
+        );
+        strict.host_policy = salesforce::HostPolicy::SalesforceOnly;
+        let error = Client::new(strict).unwrap_err();
+        assert!(error.to_string().contains("login URL"), "{url}: {error}");
+    }
+}
 
 #[tokio::test]
 async fn an_invalid_session_fetches_one_fresh_token_and_repeats_the_request() {
