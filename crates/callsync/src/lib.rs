@@ -4,6 +4,7 @@
 //! - [`cli`]: the command line.
 //! - [`config`]: the typed configuration (defaults, TOML file, `CALLSYNC_*`).
 //! - [`crm`]: what the worker asks of Salesforce (matching, users, Task writes).
+//! - [`index`]: the local phone index (R15): R3 and the screen pop answered from memory.
 //! - [`ingest`]: signed event ingest.
 //! - [`metrics`]: Prometheus metrics on their own listener.
 //! - [`server`]: `serve`: the API bound to a listener until shutdown.
@@ -13,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod crm;
+pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod server;

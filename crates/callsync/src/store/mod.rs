@@ -18,6 +18,7 @@
 //! - A claimed row carries a lease; when the lease expires (a crashed
 //!   worker) another worker claims it again.
 
+mod index;
 mod outbox;
 mod rows;
 
@@ -29,6 +30,7 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
+pub use index::IndexPage;
 pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
 pub use rows::*;
 
@@ -77,6 +79,9 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The in-memory phone indexes (R15) of this process, shared by every clone so the
+    /// worker and the API read one copy (`crate::index`).
+    indexes: std::sync::Arc<crate::index::Indexes>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -127,7 +132,11 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            indexes: Default::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -142,6 +151,11 @@ impl Store {
             .run(&self.pool)
             .await
             .context("cannot apply database migrations")
+    }
+
+    /// The in-memory phone indexes (R15) of this process.
+    pub fn indexes(&self) -> &crate::index::Indexes {
+        &self.indexes
     }
 
     pub fn backend(&self) -> Backend {
