@@ -225,18 +225,19 @@ impl OrgIndex {
         }
     }
 
-    /// Makes sure the index may answer now: loaded, backfilled, and synced no longer than
-    /// `max_age` ago, catching up first if it is older (one request, shared: a caller that
-    /// waited for someone else's sync begun after it asked uses that one). `Ok(false)`:
-    /// cold, ask Salesforce live.
+    /// Makes sure the index may answer for changes made in Salesforce before `required`:
+    /// loaded, backfilled, and a sync sent after `required` (at the latest now); otherwise
+    /// it catches up first — one request, shared: a caller that waited for a sync begun
+    /// after its `required` uses that one instead of sending its own. `Ok(false)`: cold,
+    /// ask Salesforce live.
     pub async fn fresh(
         &self,
         store: &Store,
         client: &Client,
         region: PhoneRegion,
-        max_age: Duration,
+        required: Timestamp,
     ) -> anyhow::Result<bool> {
-        let asked = Timestamp::now();
+        let required = required.min(Timestamp::now());
         if !self.loaded() {
             // A backfill holding the lock may take minutes: do not wait for it.
             let Ok(_guard) = self.sync_lock.try_lock() else {
@@ -247,17 +248,14 @@ impl OrgIndex {
         if !self.state().backfilled {
             return Ok(false);
         }
-        let recent = |state: &SyncState, since: Timestamp| {
-            state.last_error.is_none() && state.synced_at.is_some_and(|at| at >= since)
+        let covers = |state: &SyncState| {
+            state.last_error.is_none() && state.synced_at.is_some_and(|at| at >= required)
         };
-        let oldest = asked
-            .checked_sub(jiff::SignedDuration::try_from(max_age).unwrap_or_default())
-            .unwrap_or(asked);
-        if recent(&self.state(), oldest) {
+        if covers(&self.state()) {
             return Ok(true);
         }
         let _guard = self.sync_lock.lock().await;
-        if recent(&self.state(), asked) {
+        if covers(&self.state()) {
             return Ok(true);
         }
         sync::catch_up_locked(store, self, client).await?;
@@ -445,8 +443,8 @@ impl PhoneTable {
 
 /// R3 for a call, from the index when it is warm; otherwise (cold, failing, or a
 /// click-to-call, whose record may have no phone and so not be indexed) live with
-/// [`crm::find_record`]. Before answering it catches the index up if it is older than
-/// [`MAX_AGE`] (R15 "fresh enough to trust").
+/// [`crm::find_record`]. Before answering it catches the index up unless a sync began
+/// after the call did and within [`MAX_AGE`] (R15 "fresh enough to trust").
 pub async fn find_record(
     store: &Store,
     org_id: &str,
@@ -458,7 +456,11 @@ pub async fn find_record(
         return crm::find_record(client, call, region).await;
     }
     let index = store.indexes().org(org_id);
-    match index.fresh(store, client, region, MAX_AGE).await {
+    // Changes made before the call began must be seen (a Contact created a second before
+    // the call is linked), and none older than MAX_AGE may be missing.
+    let began = call.events().iter().map(|event| event.occurred_at).min();
+    let required = began.map_or(recent(), |began| began.max(recent()));
+    match index.fresh(store, client, region, required).await {
         Ok(true) => {
             let candidates = call
                 .customer_number()
@@ -484,7 +486,9 @@ pub async fn find_record_for_number(
     region: PhoneRegion,
 ) -> Result<Option<Match>, CrmError> {
     let index = store.indexes().org(org_id);
-    match index.fresh(store, client, region, MAX_AGE).await {
+    // No request on the screen pop's path unless the index is older than MAX_AGE: it must
+    // answer while the phone rings.
+    match index.fresh(store, client, region, recent()).await {
         Ok(true) => {
             let Some(call) = lookup_call(number) else {
                 return Ok(None);
@@ -501,6 +505,13 @@ pub async fn find_record_for_number(
             crm::find_record_for_number(client, number, region).await
         }
     }
+}
+
+/// `MAX_AGE` ago.
+fn recent() -> Timestamp {
+    let now = Timestamp::now();
+    now.checked_sub(jiff::SignedDuration::try_from(MAX_AGE).unwrap_or_default())
+        .unwrap_or(now)
 }
 
 /// A call that carries only `number`, for the screen pop: `choose_record` reads the
