@@ -27,6 +27,9 @@ pub const CALLS_WAITING: &str = "callsync_calls_waiting";
 pub const OLDEST_WAITING: &str = "callsync_oldest_waiting_seconds";
 pub const SALESFORCE_API_USED: &str = "callsync_salesforce_api_used";
 pub const SALESFORCE_API_MAX: &str = "callsync_salesforce_api_max";
+pub const PHONE_INDEX_RECORDS: &str = "callsync_phone_index_records";
+pub const PHONE_INDEX_LAG: &str = "callsync_phone_index_lag_seconds";
+pub const PHONE_INDEX_FAILING: &str = "callsync_phone_index_failing";
 
 /// Installs the process-wide Prometheus recorder.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -55,6 +58,18 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(
         SALESFORCE_API_MAX,
         "Daily Salesforce API allowance, per organisation."
+    );
+    metrics::describe_gauge!(
+        PHONE_INDEX_RECORDS,
+        "Records in the local phone index (R15), per organisation."
+    );
+    metrics::describe_gauge!(
+        PHONE_INDEX_LAG,
+        "Seconds since the phone index's last successful sync began, per organisation."
+    );
+    metrics::describe_gauge!(
+        PHONE_INDEX_FAILING,
+        "1 while the phone index's last sync failed (matching asks Salesforce live)."
     );
     Ok(handle)
 }
@@ -98,6 +113,18 @@ async fn render(State(state): State<MetricsState>) -> String {
             error = format!("{error:#}"),
             "cannot read the waiting calls"
         ),
+    }
+    for (org, index) in state.store.indexes().all() {
+        let status = index.status();
+        metrics::gauge!(PHONE_INDEX_RECORDS, "org" => org.clone()).set(status.records as f64);
+        if let Some(lag) = status.lag_ms {
+            metrics::gauge!(PHONE_INDEX_LAG, "org" => org.clone()).set(lag as f64 / 1000.0);
+        }
+        metrics::gauge!(PHONE_INDEX_FAILING, "org" => org).set(if status.last_error.is_some() {
+            1.0
+        } else {
+            0.0
+        });
     }
     state.handle.render()
 }

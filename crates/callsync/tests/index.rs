@@ -225,7 +225,8 @@ fn spelling(rng: &mut StdRng, n: u32) -> String {
 }
 
 #[tokio::test]
-async fn r15_the_index_answers_as_live_r3_after_every_insert_update_delete_conversion_and_move() {
+async fn r15_the_index_answers_as_r3_after_every_insert_update_delete_undelete_conversion_and_move()
+{
     let world = World::start(TestDatabase::sqlite(), 200).await;
     world.backfill().await;
     let mut numbers: BTreeSet<String> = ["Contact", "Account", "Lead"]
@@ -242,13 +243,14 @@ async fn r15_the_index_answers_as_live_r3_after_every_insert_update_delete_conve
     // A small pool of numbers, so records share and trade them.
     let pool: Vec<u32> = (0..12).collect();
     let mut plain = BTreeSet::new();
+    let mut deleted: Vec<(&str, String, Vec<String>)> = Vec::new();
     for step in 0..60 {
         let picked = pool[rng.random_range(0..pool.len())];
         let number = spelling(&mut rng, picked);
         plain.insert(number.clone());
         let mut involved = BTreeSet::from([number.clone()]);
         let org = world.sandbox.org();
-        let what = match rng.random_range(0..6) {
+        let what = match rng.random_range(0..7) {
             0 => {
                 world.insert(
                     "Contact",
@@ -288,7 +290,14 @@ async fn r15_the_index_answers_as_live_r3_after_every_insert_update_delete_conve
                 if org.delete(admin, object, id).is_err() {
                     continue;
                 }
+                deleted.push((object, id.clone(), old.clone()));
                 "a record deleted"
+            }
+            5 if !deleted.is_empty() => {
+                let (object, id, old) = deleted.swap_remove(rng.random_range(0..deleted.len()));
+                involved.extend(old);
+                org.undelete(admin, object, &id).unwrap();
+                "a record undeleted"
             }
             _ => {
                 let leads: Vec<_> = org

@@ -46,6 +46,14 @@ pub struct Indexes {
 }
 
 impl Indexes {
+    /// Every organisation's index this process has used, by organisation id.
+    pub fn all(&self) -> Vec<(String, Arc<OrgIndex>)> {
+        lock(&self.orgs)
+            .iter()
+            .map(|(org, index)| (org.clone(), index.clone()))
+            .collect()
+    }
+
     /// The index of `org_id` (empty and unloaded the first time).
     pub fn org(&self, org_id: &str) -> Arc<OrgIndex> {
         lock(&self.orgs)
@@ -151,6 +159,12 @@ impl OrgIndex {
 
     fn loaded(&self) -> bool {
         self.table.read().is_ok_and(|table| table.is_some())
+    }
+
+    /// Loads the stored records and state (once), without asking Salesforce.
+    pub async fn load(&self, store: &Store, region: PhoneRegion) -> anyhow::Result<()> {
+        let _guard = self.sync_lock.lock().await;
+        self.load_locked(store, region).await
     }
 
     /// Loads the stored records and state once. Caller holds `sync_lock`.

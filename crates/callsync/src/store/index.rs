@@ -94,3 +94,47 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failure
+
+    use super::*;
+    use crate::on_both_backends;
+
+    fn page(upserts: &[(&str, &str)], removals: &[&str]) -> IndexPage {
+        IndexPage {
+            upserts: upserts
+                .iter()
+                .map(|(id, body)| ((*id).to_owned(), (*body).to_owned()))
+                .collect(),
+            removals: removals.iter().map(|id| (*id).to_owned()).collect(),
+        }
+    }
+
+    on_both_backends! {
+        async fn r15_index_pages_are_stored_with_their_cursor_replaced_and_removed(db: &TestDatabase) {
+            let store = db.store().await;
+            let now = Timestamp::from_second(1_700_000_000).unwrap();
+            assert_eq!(store.index_state("acme").await.unwrap(), None);
+            store
+                .put_index_page("acme", &page(&[("a", "1"), ("b", "2")], &[]), "s1", now)
+                .await
+                .unwrap();
+            store
+                .put_index_page("acme", &page(&[("a", "3")], &["b"]), "s2", now)
+                .await
+                .unwrap();
+            store
+                .put_index_page("other", &page(&[("c", "4")], &[]), "t1", now)
+                .await
+                .unwrap();
+            assert_eq!(store.index_records("acme").await.unwrap(), vec!["3".to_owned()]);
+            assert_eq!(store.index_state("acme").await.unwrap().as_deref(), Some("s2"));
+            store.clear_index("acme").await.unwrap();
+            assert!(store.index_records("acme").await.unwrap().is_empty());
+            assert_eq!(store.index_state("acme").await.unwrap(), None);
+            assert_eq!(store.index_records("other").await.unwrap(), vec!["4".to_owned()]);
+        }
+    }
+}
