@@ -1102,27 +1102,25 @@ impl OrgState {
     /// Restores a record from the recycle bin, as Salesforce's `undelete` call (SOAP API,
     /// Apex DML) does: it is live again with a new `SystemModstamp`, so sync by
     /// `SystemModstamp` sees it come back. The REST API has no resource for it; tests call
-    /// it on the org. A record that is not deleted is refused as Salesforce refuses it
-    /// (`UNDELETE_FAILED`).
+    /// it on the org, so its refusals are plain messages, not REST error bodies.
     pub fn undelete(
         &mut self,
         acting: RecordId,
         object: &str,
         id: &str,
         journal: &mut Journal,
-    ) -> Result<(), ApiError> {
-        let table = self.resolve_object(object)?;
-        let parsed = RecordId::parse(id).map_err(|_| ApiError::malformed_record_id(id))?;
+    ) -> Result<(), String> {
+        let table = self
+            .table_of(object)
+            .ok_or_else(|| format!("no object {object:?}"))?;
+        let parsed = RecordId::parse(id).map_err(|_| format!("{id:?} is not a record Id"))?;
         let row = match self.by_id.get(&parsed) {
             Some((found, row)) if *found as usize == table => *row,
-            _ => return Err(ApiError::not_found()),
+            _ => return Err(format!("no {object} {id}")),
         };
         let mut record = self.tables[table].rows[row as usize].clone();
         if !is_deleted(&record) {
-            return Err(ApiError::bad_request(ErrorItem::new(
-                "UNDELETE_FAILED",
-                "Entity is not in the recycle bin",
-            )));
+            return Err(format!("{object} {id} is not in the recycle bin"));
         }
         let (now, now_ms) = now_parts();
         record.insert("IsDeleted".to_string(), json!(false));
@@ -1642,7 +1640,7 @@ impl Org {
     }
 
     /// Restores a deleted record from the recycle bin (see [`OrgState::undelete`]).
-    pub fn undelete(&self, acting: RecordId, object: &str, id: &str) -> Result<(), ApiError> {
+    pub fn undelete(&self, acting: RecordId, object: &str, id: &str) -> Result<(), String> {
         self.write()
             .atomically(|state, journal| state.undelete(acting, object, id, journal))
     }
