@@ -383,3 +383,116 @@ async fn r15_a_cold_index_falls_back_to_live_matching() {
     assert_eq!(found.record_id.to_18(), contact);
     assert_eq!(world.store.indexes().org(ORG).status().state, "cold");
 }
+
+/// The worker's R3 for a create reads the index (R15): a Contact created just before the
+/// call, its number in full-width digits that live SOQL spellings miss and while the org's
+/// search index lags (so SOSL misses it too), is linked.
+#[tokio::test]
+async fn r15_the_worker_links_a_call_through_the_index_to_a_contact_live_matching_cannot_find_yet()
+{
+    const AGENT: &str = "agent@acme.example";
+    let sandbox = Sandbox::start(SandboxConfig {
+        search_index_lag: std::time::Duration::from_secs(600),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    sandbox
+        .org()
+        .add_user(&sf_sandbox::NewUser::named(AGENT, "Aiko", "Sato"));
+    let db = TestDatabase::sqlite();
+    let store = db.store().await;
+    let connection = SalesforceConnection::of_sandbox(&sandbox);
+    store
+        .create_org(
+            &callsync::store::NewOrg {
+                id: ORG.into(),
+                name: "Acme".into(),
+                signing_secret: "whsec".into(),
+                settings_json: serde_json::to_string(&callsync_core::settings::Settings::default())
+                    .unwrap(),
+                salesforce_json: Some(connection.to_stored_json()),
+            },
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_user(&callsync::store::UserRow {
+            org_id: ORG.into(),
+            user_id: "u1".into(),
+            name: "Aiko Sato".into(),
+            sf_username: Some(AGENT.into()),
+        })
+        .await
+        .unwrap();
+    let client = Connections::new(ClientOptions::default())
+        .default_user_client(ORG, &connection)
+        .unwrap();
+    let index = store.indexes().org(ORG);
+    index::backfill(&store, &index, &client, REGION, false, &|_| {})
+        .await
+        .unwrap();
+    let org = sandbox.org();
+    let contact = org
+        .insert(
+            org.admin_user(),
+            "Contact",
+            json!({"LastName": "Kato", "Phone": "０３ー７７７７ー０００３"}),
+        )
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert_eq!(
+        crm::find_record_for_number(&client, "0377770003", REGION)
+            .await
+            .unwrap(),
+        None,
+        "live matching cannot find it yet"
+    );
+    let began = Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    let events: Vec<callsync::store::NewEvent> = ["dialing", "answered", "ended"]
+        .iter()
+        .enumerate()
+        .map(|(n, kind)| {
+            let mut body = json!({
+                "id": format!("e{n}"), "org": ORG, "call_id": "c1", "user": "u1",
+                "occurred_at": (began + jiff::SignedDuration::from_secs(n as i64)).to_string(),
+                "direction": "outbound", "user_number": "050-1111-2222",
+                "customer_number": "0377770003", "type": kind,
+            });
+            if *kind == "ended" {
+                body["talk_seconds"] = json!(60);
+                body["outcome"] = json!("answered");
+            }
+            callsync::store::NewEvent {
+                event_id: format!("e{n}"),
+                call_id: "c1".into(),
+                occurred_at: began + jiff::SignedDuration::from_secs(n as i64),
+                body_json: body.to_string(),
+            }
+        })
+        .collect();
+    store.ingest(ORG, &events, Timestamp::now()).await.unwrap();
+    let worker = callsync::worker::Worker::new(
+        store.clone(),
+        callsync::config::WorkerConfig {
+            backoff_base_ms: 1,
+            backoff_max_ms: 5,
+            ..callsync::config::WorkerConfig::default()
+        },
+        None,
+    );
+    let mut created = 0;
+    for _ in 0..20 {
+        created += worker.run_once().await.unwrap().created;
+        if created > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(created, 1);
+    let tasks = org.records("Task");
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["WhoId"], json!(contact), "R3 through the index");
+}
