@@ -496,3 +496,45 @@ async fn r15_the_worker_links_a_call_through_the_index_to_a_contact_live_matchin
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["WhoId"], json!(contact), "R3 through the index");
 }
+
+/// A backfill that fails part-way (a page request refused) keeps the pages it stored, and
+/// the next run — here a restarted process — resumes from the stored cursor and ends with
+/// the index a clean backfill builds.
+#[tokio::test]
+async fn r15_an_interrupted_backfill_resumes_from_its_stored_cursor() {
+    let db = TestDatabase::sqlite();
+    let url = db.url.clone();
+    let world = World::start(db, 10_000).await;
+    world.sandbox.faults().set_plan(sf_sandbox::FaultPlan {
+        script: vec![None, Some(sf_sandbox::Fault::ServiceUnavailable)],
+        script_filter: sf_sandbox::FaultFilter {
+            methods: vec!["GET".into()],
+            path_contains: Some("/query/".into()),
+        },
+        ..sf_sandbox::FaultPlan::default()
+    });
+    let index = world.store.indexes().org(ORG);
+    let failed = index::backfill(&world.store, &index, &world.client, REGION, false, &|_| {}).await;
+    assert!(failed.is_err(), "the refused page fails the backfill");
+    let stopped = index.state();
+    assert!(!stopped.backfilled);
+    let contacts = &stopped.backfill["Contact"];
+    assert!(contacts.rows > 0 && !contacts.done, "{contacts:?}");
+    assert_eq!(index.status().state, "failing");
+
+    let restarted = Store::connect(&url).await.unwrap();
+    let resumed = restarted.indexes().org(ORG);
+    index::backfill(&restarted, &resumed, &world.client, REGION, false, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(resumed.status().state, "ready");
+
+    let clean_db = TestDatabase::sqlite();
+    let clean_store = clean_db.store().await;
+    let clean = clean_store.indexes().org(ORG);
+    index::backfill(&clean_store, &clean, &world.client, REGION, false, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(resumed.status().records, clean.status().records);
+    assert_eq!(resumed.status().numbers, clean.status().numbers);
+}

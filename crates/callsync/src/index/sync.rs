@@ -135,6 +135,24 @@ pub async fn backfill(
     progress: &(dyn Fn(&BackfillProgress) + Send + Sync),
 ) -> anyhow::Result<()> {
     let _guard = index.sync_lock.lock().await;
+    let result = backfill_locked(store, index, client, region, rebuild, progress).await;
+    if let Err(error) = &result {
+        // Shown in `GET /v1/org`; the stored cursor is where the next attempt resumes.
+        let mut state = index.state();
+        state.last_error = Some(format!("{error:#}"));
+        index.set_state(state);
+    }
+    result
+}
+
+async fn backfill_locked(
+    store: &Store,
+    index: &OrgIndex,
+    client: &Client,
+    region: callsync_core::phone::PhoneRegion,
+    rebuild: bool,
+    progress: &(dyn Fn(&BackfillProgress) + Send + Sync),
+) -> anyhow::Result<()> {
     if rebuild {
         store.clear_index(&index.org_id).await?;
         index.reset(region);
