@@ -555,3 +555,115 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failure
+
+    use super::*;
+
+    fn record(id: &str, object: RecordObject, phone: &str, stamp: i64) -> IndexedRecord {
+        IndexedRecord {
+            candidate: Candidate {
+                object,
+                id: SalesforceId::parse(id).unwrap(),
+                phones: vec![("Phone".to_owned(), phone.to_owned())],
+                last_modified: Timestamp::from_second(stamp).unwrap(),
+                is_converted: false,
+                account_id: None,
+                account_name: None,
+                person_contact_id: None,
+                name: Some(format!("N{stamp}")),
+                company: None,
+                owner_id: None,
+            },
+            system_modstamp: Timestamp::from_second(stamp).unwrap(),
+        }
+    }
+
+    const CONTACT: &str = "003000000000001AAA";
+
+    #[test]
+    fn r15_a_number_is_found_in_every_spelling_and_moves_with_its_record() {
+        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
+        table.upsert(record(CONTACT, RecordObject::Contact, "03-1234-5678", 10));
+        assert_eq!(
+            table.candidates("+81312345678").len(),
+            1,
+            "R3.6 normal form"
+        );
+        table.upsert(record(CONTACT, RecordObject::Contact, "06-1111-2222", 11));
+        assert!(
+            table.candidates("+81312345678").is_empty(),
+            "the old number is gone"
+        );
+        assert_eq!(table.candidates("+81611112222").len(), 1);
+        assert_eq!(table.by_number.len(), 1);
+    }
+
+    #[test]
+    fn r15_an_older_version_or_deletion_never_replaces_a_newer_one() {
+        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
+        table.upsert(record(CONTACT, RecordObject::Contact, "03-1234-5678", 20));
+        table.upsert(record(CONTACT, RecordObject::Contact, "06-1111-2222", 10));
+        assert_eq!(table.candidates("+81312345678").len(), 1);
+        table.remove_if_older(
+            &SalesforceId::parse(CONTACT).unwrap(),
+            Timestamp::from_second(15).unwrap(),
+        );
+        assert_eq!(
+            table.candidates("+81312345678").len(),
+            1,
+            "a deletion older than the record"
+        );
+        table.remove_if_older(
+            &SalesforceId::parse(CONTACT).unwrap(),
+            Timestamp::from_second(25).unwrap(),
+        );
+        assert!(table.records.is_empty() && table.by_number.is_empty());
+    }
+
+    #[test]
+    fn r3_2_only_searched_fields_are_keys_and_a_contact_without_a_phone_is_not_kept() {
+        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
+        let mut other = record(CONTACT, RecordObject::Account, "03-1234-5678", 1);
+        other.candidate.phones = vec![("MobilePhone".to_owned(), "03-1234-5678".to_owned())];
+        table.upsert(other);
+        assert!(
+            table.candidates("+81312345678").is_empty(),
+            "an Account's MobilePhone is not searched"
+        );
+        assert_eq!(
+            table.records.len(),
+            1,
+            "every Account is kept for its name (R4)"
+        );
+        let mut bare = record("003000000000002AAA", RecordObject::Contact, "", 1);
+        bare.candidate.phones.clear();
+        table.upsert(bare);
+        assert_eq!(table.records.len(), 1);
+    }
+
+    #[test]
+    fn r4_a_contacts_company_is_read_from_its_account_at_lookup() {
+        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
+        let account = "001000000000001AAA";
+        let mut firm = record(account, RecordObject::Account, "06-0000-0000", 1);
+        firm.candidate.name = Some("Acme".to_owned());
+        table.upsert(firm.clone());
+        let mut person = record(CONTACT, RecordObject::Contact, "03-1234-5678", 1);
+        person.candidate.account_id = Some(SalesforceId::parse(account).unwrap());
+        table.upsert(person);
+        assert_eq!(
+            table.candidates("+81312345678")[0].account_name.as_deref(),
+            Some("Acme")
+        );
+        firm.candidate.name = Some("Acme Renamed".to_owned());
+        firm.system_modstamp = Timestamp::from_second(2).unwrap();
+        table.upsert(firm);
+        assert_eq!(
+            table.candidates("+81312345678")[0].account_name.as_deref(),
+            Some("Acme Renamed")
+        );
+    }
+}
