@@ -297,7 +297,14 @@ async fn catch_up_inner(store: &Store, index: &OrgIndex, client: &Client) -> any
         None => person_accounts(client).await?,
     };
     let started = Timestamp::now();
-    let since = state.watermark.unwrap_or(Timestamp::UNIX_EPOCH) - OVERLAP;
+    // From the newest change seen or the last sync's start, whichever is later: without
+    // the second, a burst of changes followed by quiet (a bulk load) would be fetched
+    // again by every sync while it stays the newest.
+    let since = state
+        .watermark
+        .max(state.synced_at)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        - OVERLAP;
     let mut queries = Vec::new();
     for object in OBJECTS {
         let names = [object];
