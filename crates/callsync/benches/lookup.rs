@@ -212,8 +212,9 @@ fn main() -> anyhow::Result<()> {
              out). `sandbox RSS` is the child after generating the org → after the lookups, and \
              `per record` is above an empty org's; \
              `callsync RSS` is this process (API, store, Salesforce clients) before the first \
-             lookup, after it and after the last; with the index (the default) `before` is after \
-             the backfill, so it includes the index of the org's phone records."
+             lookup, after it and after the last; with the index (the default) `before` is before \
+             the backfill, so the later two include the index and what the backfill's \
+             pages left allocated."
         );
         anyhow::Ok(())
     })
