@@ -5,7 +5,12 @@
 //! count against the API allowance, and the sandbox does not count) are counted from the
 //! `salesforce` client's `salesforce_token` tracing span.
 //!
-//! `cargo bench -p callsync --bench api_calls [-- --calls N --agents A --records R]`
+//! `cargo bench -p callsync --bench api_calls [-- --calls N --agents A --records R --live]`
+//!
+//! By default the organisation's local phone index (R15) is backfilled before the trace
+//! (its requests are not counted) and R3 reads it, catching it up with one composite
+//! request when it is older than the call or than `index::MAX_AGE`; `--live` matches by
+//! asking Salesforce for every call, as before the index.
 //!
 //! The worker starts cold (no token, no describe, no user cached), as after a restart, so
 //! those one-off requests are spread over the trace's calls. The memos and the analyses
@@ -54,6 +59,7 @@ fn main() -> anyhow::Result<()> {
     let calls: usize = flags.number("--calls", 500, 20);
     let agents: usize = flags.number("--agents", 10, 2);
     let records: usize = flags.number("--records", 10_000, 500);
+    let live = flags.has("--live");
 
     let tokens = Arc::new(AtomicU64::new(0));
     tracing_subscriber::registry()
@@ -82,6 +88,25 @@ fn main() -> anyhow::Result<()> {
         let org = support::create_org(&store, Some(&sandbox), "acme", &Settings::default(), agents)
             .await?;
         let api = support::RunningApi::start(&store).await?;
+        if !live {
+            let connection = callsync::crm::SalesforceConnection::of_sandbox(&sandbox);
+            let client = callsync::crm::Connections::new(callsync::crm::ClientOptions::default())
+                .default_user_client(&org.id, &connection)?;
+            let index = store.indexes().org(&org.id);
+            callsync::index::backfill(
+                &store,
+                &index,
+                &client,
+                Settings::default().region(),
+                false,
+                &|_| {},
+            )
+            .await?;
+            println!(
+                "phone index: {} records backfilled before the trace (not counted below)",
+                index.status().records
+            );
+        }
         let worker = Worker::new(
             store.clone(),
             WorkerConfig {

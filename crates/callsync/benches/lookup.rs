@@ -2,7 +2,11 @@
 //! belongs to (R3, the record a call would be linked to), p50 and p99, and the memory in
 //! use, for orgs of 10k, 100k and 1M generated records.
 //!
-//! `cargo bench -p callsync --bench lookup [-- --lookups N --sizes 10000,100000,1000000]`
+//! `cargo bench -p callsync --bench lookup [-- --lookups N --sizes 10000,100000,1000000 --live]`
+//!
+//! By default callsync first backfills its local phone index (R15, `callsync::index`) from
+//! the org, timed, and keeps it fresh in the background as `serve` does, so a lookup is
+//! answered from memory; `--live` measures the index-less path described next.
 //!
 //! The sandbox runs in a child process (this same binary, started with `--sandbox-child`),
 //! as Salesforce is another machine in production: callsync's resident memory is then its
@@ -85,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         return serve_sandbox(records.parse()?);
     }
     let lookups: usize = flags.number("--lookups", 300, 20);
+    let live = flags.has("--live");
     let sizes: Vec<usize> = match flags.text("--sizes") {
         Some(list) => list
             .split(',')
@@ -134,6 +139,8 @@ fn main() -> anyhow::Result<()> {
         let mut memory = Table::new(&[
             "records",
             "generated in",
+            "index backfill",
+            "index records",
             "sandbox RSS",
             "sandbox RSS per record",
             "callsync RSS before",
@@ -152,7 +159,7 @@ fn main() -> anyhow::Result<()> {
             let mut child = SandboxChild::start(size)?;
             let generated_in = generating.elapsed();
             let sandbox_before = support::resident_megabytes(Some(child.process.id()));
-            let figures = measure(&child, lookups, &salesforce).await?;
+            let figures = measure(&child, lookups, &salesforce, live).await?;
             let sandbox_after = support::resident_megabytes(Some(child.process.id()));
             child.stop();
             let all = figures.all();
@@ -173,6 +180,10 @@ fn main() -> anyhow::Result<()> {
             memory.row(vec![
                 size.to_string(),
                 format!("{:.1} s", generated_in.as_secs_f64()),
+                figures.backfill.map_or("-".to_owned(), |took| {
+                    format!("{:.1} s", took.as_secs_f64())
+                }),
+                figures.index_records.to_string(),
                 format!("{sandbox_before:.0} → {sandbox_after:.0} MB"),
                 format!(
                     "{:.2} KB",
@@ -201,7 +212,9 @@ fn main() -> anyhow::Result<()> {
              out). `sandbox RSS` is the child after generating the org → after the lookups, and \
              `per record` is above an empty org's; \
              `callsync RSS` is this process (API, store, Salesforce clients) before the first \
-             lookup, after it and after the last: it holds no copy of the org's records."
+             lookup, after it and after the last; with the index (the default) `before` is before \
+             the backfill, so the later two include the index and what the backfill's \
+             pages left allocated."
         );
         anyhow::Ok(())
     })
@@ -222,6 +235,9 @@ struct Figures {
     resident_before_mb: f64,
     resident_cold_mb: f64,
     resident_after_mb: f64,
+    /// How long the index backfill took (index mode).
+    backfill: Option<Duration>,
+    index_records: u64,
 }
 
 impl Figures {
@@ -234,6 +250,7 @@ async fn measure(
     child: &SandboxChild,
     lookups: usize,
     salesforce: &SalesforceTime,
+    live: bool,
 ) -> anyhow::Result<Figures> {
     let link = SandboxLink {
         url: text(&child.hello, "url")?,
@@ -255,6 +272,34 @@ async fn measure(
         resident_before_mb: support::resident_megabytes(None),
         ..Figures::default()
     };
+    let (stop_index, index_stopped) = tokio::sync::watch::channel(false);
+    let mut background = None;
+    if !live {
+        let connection = callsync::crm::SalesforceConnection::from_json(&link.connection_json())?;
+        let client = callsync::crm::Connections::new(callsync::crm::ClientOptions::default())
+            .default_user_client(&org.id, &connection)?;
+        let index = store.indexes().org(&org.id);
+        let started = Instant::now();
+        callsync::index::backfill(
+            &store,
+            &index,
+            &client,
+            Settings::default().region(),
+            false,
+            &|_| {},
+        )
+        .await?;
+        figures.backfill = Some(started.elapsed());
+        figures.index_records = index.status().records;
+        let mut stopped = index_stopped.clone();
+        background = Some(tokio::spawn(callsync::index::run_background(
+            store.clone(),
+            callsync::index::SYNC_INTERVAL,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )));
+    }
     // The first lookup also fetches a token and the describe of Account, once per
     // organisation and process: it is shown apart.
     let cold = Instant::now();
@@ -287,6 +332,10 @@ async fn measure(
         }
     }
     figures.resident_after_mb = support::resident_megabytes(None);
+    let _ = stop_index.send(true);
+    if let Some(background) = background {
+        background.await?;
+    }
     api.stop().await?;
     store.close().await;
     Ok(figures)

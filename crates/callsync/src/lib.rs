@@ -5,6 +5,7 @@
 //! - [`console`]: the admin console (server-rendered pages under `/console`).
 //! - [`config`]: the typed configuration (defaults, TOML file, `CALLSYNC_*`).
 //! - [`crm`]: what the worker asks of Salesforce (matching, users, Task writes).
+//! - [`index`]: the local phone index (R15): R3 and the screen pop answered from memory.
 //! - [`ingest`]: signed event ingest.
 //! - [`metrics`]: Prometheus metrics on their own listener.
 //! - [`retention`]: the background task that prunes old rows.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod crm;
+pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod retention;

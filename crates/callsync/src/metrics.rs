@@ -41,6 +41,9 @@ pub const RETENTION_PRUNED: &str = "callsync_retention_pruned_total";
 pub const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+pub const PHONE_INDEX_RECORDS: &str = "callsync_phone_index_records";
+pub const PHONE_INDEX_LAG: &str = "callsync_phone_index_lag_seconds";
+pub const PHONE_INDEX_FAILING: &str = "callsync_phone_index_failing";
 
 /// Installs the process-wide Prometheus recorder.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -92,6 +95,18 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         SALESFORCE_API_MAX,
         "Daily Salesforce API allowance, per organisation."
     );
+    metrics::describe_gauge!(
+        PHONE_INDEX_RECORDS,
+        "Records in the local phone index (R15), per organisation."
+    );
+    metrics::describe_gauge!(
+        PHONE_INDEX_LAG,
+        "Seconds since the phone index's last successful sync began, per organisation."
+    );
+    metrics::describe_gauge!(
+        PHONE_INDEX_FAILING,
+        "1 while the phone index's last sync failed (matching asks Salesforce live)."
+    );
     Ok(handle)
 }
 
@@ -134,6 +149,18 @@ async fn render(State(state): State<MetricsState>) -> String {
             error = format!("{error:#}"),
             "cannot read the waiting calls"
         ),
+    }
+    for (org, index) in state.store.indexes().all() {
+        let status = index.status();
+        metrics::gauge!(PHONE_INDEX_RECORDS, "org" => org.clone()).set(status.records as f64);
+        if let Some(lag) = status.lag_ms {
+            metrics::gauge!(PHONE_INDEX_LAG, "org" => org.clone()).set(lag as f64 / 1000.0);
+        }
+        metrics::gauge!(PHONE_INDEX_FAILING, "org" => org).set(if status.last_error.is_some() {
+            1.0
+        } else {
+            0.0
+        });
     }
     state.handle.render()
 }

@@ -46,6 +46,19 @@ pub async fn serve(
             let _ = stopped.wait_for(|stop| *stop).await;
         }))
     });
+    // The phone index (R15) beside the worker: backfills each organisation's index, then
+    // keeps it fresh between calls (a create also catches it up when it is older than
+    // `index::MAX_AGE`).
+    let index = config.worker.enabled.then(|| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(crate::index::run_background(
+            store.clone(),
+            crate::index::SYNC_INTERVAL,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
     let metrics = match config.metrics_listen {
         Some(address) => {
             let handle = crate::metrics::install()?;
@@ -106,6 +119,9 @@ pub async fn serve(
     }
     if let Some(retention) = retention {
         retention.await.context("the retention task panicked")?;
+    }
+    if let Some(index) = index {
+        index.await.context("the phone index sync panicked")?;
     }
     Ok(())
 }

@@ -599,6 +599,8 @@ pub(super) struct OrgView {
     queue: Vec<WaitingCount>,
     /// Set while the organisation's Salesforce keeps failing and its queue is paused.
     salesforce_health: Option<OrgHealth>,
+    /// The local phone index (R15): records, backfill progress, watermark, lag, last error.
+    phone_index: crate::index::IndexStatus,
 }
 
 #[utoipa::path(
@@ -634,5 +636,6 @@ pub(super) async fn get_org(
         salesforce_connected: org.salesforce_json.is_some(),
         queue,
         salesforce_health,
+        phone_index: state.store.indexes().org(&caller.org_id).status(),
     }))
 }

@@ -16,7 +16,7 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, ErrorBody, Problem};
 use super::extract::Query;
 use super::settings::{caller_org, salesforce_failure, stored_connection, stored_settings};
-use crate::crm::{self, Step};
+use crate::crm::Step;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -122,9 +122,10 @@ pub(super) async fn lookup(
         .connections
         .default_user_client(&org.id, &connection)
         .map_err(|error| salesforce_failure(NOT_DONE, Step::Auth, &error, Some(&settings)))?;
-    let found = crm::find_record_for_number(&client, &input, region)
-        .await
-        .map_err(|error| salesforce_failure(NOT_DONE, Step::Match, &error, Some(&settings)))?;
+    let found =
+        crate::index::find_record_for_number(&state.store, &org.id, &client, &input, region)
+            .await
+            .map_err(|error| salesforce_failure(NOT_DONE, Step::Match, &error, Some(&settings)))?;
     Ok(Json(Lookup {
         number: NumberView {
             input: input.clone(),

@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod errors;
 mod explain;
+mod index;
 mod org;
 mod replay;
 mod sandbox;
@@ -104,6 +105,9 @@ enum Command {
     /// Manage organisations.
     #[command(subcommand)]
     Org(org::OrgCommand),
+    /// The local phone index (R15): rebuild or resume it with a progress bar, or show it.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -238,6 +242,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(command) => {
             let config = Config::load(cli.config.as_deref())?;
             org::run(command, &config).await
+        }
+        Command::Index(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            index::run(command, &config).await
         }
         Command::Check { org } => {
             let config = Config::load(cli.config.as_deref())?;

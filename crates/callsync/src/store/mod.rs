@@ -19,6 +19,7 @@
 //!   worker) another worker claims it again.
 
 mod console;
+mod index;
 mod keys;
 mod outbox;
 mod retention;
@@ -35,6 +36,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
 pub use console::{ErrorKindCount, OAuthState, QueueSummary, SessionRow, StateCount, UserHealth};
+pub use index::IndexPage;
 pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
 pub use retry::ErrorFilter;
 
@@ -91,6 +93,9 @@ pub struct Store {
     backend: Backend,
     /// Seals secrets before they are written and opens them when read (`sealed.rs`).
     sealer: Arc<Sealer>,
+    /// The in-memory phone indexes (R15) of this process, shared by every clone so the
+    /// worker and the API read one copy (`crate::index`).
+    indexes: std::sync::Arc<crate::index::Indexes>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -162,6 +167,7 @@ impl Store {
             pool,
             backend,
             sealer: Arc::new(sealer),
+            indexes: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -177,6 +183,11 @@ impl Store {
             .run(&self.pool)
             .await
             .context("cannot apply database migrations")
+    }
+
+    /// The in-memory phone indexes (R15) of this process.
+    pub fn indexes(&self) -> &crate::index::Indexes {
+        &self.indexes
     }
 
     pub fn backend(&self) -> Backend {

@@ -266,7 +266,15 @@ impl Worker {
         let searcher = client.for_user(connection.default_username.trim());
         let mut found: Option<Match> = None;
         if create {
-            found = match crm::find_record(&searcher, &call, settings.region()).await {
+            found = match crate::index::find_record(
+                &self.store,
+                &item.org_id,
+                &searcher,
+                &call,
+                settings.region(),
+            )
+            .await
+            {
                 Ok(found) => found,
                 Err(error) => return Ok(fail(Step::Match, error)),
             };

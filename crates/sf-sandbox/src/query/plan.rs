@@ -471,6 +471,31 @@ pub(crate) enum Predicate {
     },
 }
 
+impl Predicate {
+    /// The least epoch millisecond a row's own datetime `field` may hold and still match:
+    /// from `field >= t` or `field > t` alone or inside a conjunction; `None` when the
+    /// predicate gives none (an `OR`, a `NOT`, another field).
+    pub(crate) fn lower_bound_ms(&self, field: &str) -> Option<i64> {
+        match self {
+            Predicate::All(parts) => parts
+                .iter()
+                .filter_map(|part| part.lower_bound_ms(field))
+                .max(),
+            Predicate::Test {
+                field: resolved,
+                test: Test::Compare(operator, Comparand::Instant(instant)),
+                ..
+            } if resolved.hops.is_empty()
+                && resolved.name.eq_ignore_ascii_case(field)
+                && matches!(operator, Operator::Greater | Operator::GreaterOrEqual) =>
+            {
+                dates::parse_datetime_literal(instant).map(|timestamp| timestamp.as_millisecond())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Compiles a condition on `object`.
 pub(crate) fn compile_condition(
     context: &PlanContext<'_>,

@@ -83,6 +83,20 @@ pub trait QuerySource {
         is_documented_name_field(object, field)
     }
 
+    /// The records of `object` whose `SystemModstamp` is at or after `since_ms` (epoch
+    /// milliseconds), in the order [`QuerySource::records`] gives them, when the source
+    /// keeps them ordered by it; `None` makes the engine read every record. Added for
+    /// queries filtered on `SystemModstamp` (an indexed field in Salesforce), so they
+    /// need not scan the object.
+    fn records_stamped_since<'a>(
+        &'a self,
+        _object: &str,
+        _include_deleted: bool,
+        _since_ms: i64,
+    ) -> Option<Box<dyn Iterator<Item = &'a Record> + 'a>> {
+        None
+    }
+
     /// Every object's canonical name, for SOSL without `RETURNING` (which searches all
     /// objects). Added for SOSL; the default, no objects, makes such a search find nothing.
     fn object_names(&self) -> Vec<String> {

@@ -1,0 +1,140 @@
+//! The stored side of the local phone index (R15, `crate::index`): its records as JSON
+//! text and its sync state, per organisation.
+//!
+//! Invariant: a page of records and the state that says how far the sync got are written
+//! in one transaction ([`Store::put_index_page`]), so after a crash the stored cursor
+//! never claims rows that are not stored, and a restart resumes from it.
+
+use jiff::Timestamp;
+use sqlx::Row as _;
+
+use super::{Store, millis};
+
+/// One page of index changes: records to store (Id, JSON body) and Ids to remove.
+#[derive(Debug, Default, Clone)]
+pub struct IndexPage {
+    pub upserts: Vec<(String, String)>,
+    pub removals: Vec<String>,
+}
+
+impl Store {
+    /// The stored index records of `org_id` (JSON bodies), in no particular order.
+    pub async fn index_records(&self, org_id: &str) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query("SELECT body FROM phone_index_records WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>("body")?))
+            .collect()
+    }
+
+    /// The stored sync state of `org_id`'s index (JSON), if it was ever synced.
+    pub async fn index_state(&self, org_id: &str) -> anyhow::Result<Option<String>> {
+        let row = sqlx::query("SELECT state FROM phone_index_state WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("state")).transpose()?)
+    }
+
+    /// Stores `page` and the state reached with it, in one transaction.
+    pub async fn put_index_page(
+        &self,
+        org_id: &str,
+        page: &IndexPage,
+        state_json: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (record_id, body) in &page.upserts {
+            sqlx::query(
+                "INSERT INTO phone_index_records (org_id, record_id, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (org_id, record_id) DO UPDATE SET body = excluded.body",
+            )
+            .bind(org_id)
+            .bind(record_id)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for record_id in &page.removals {
+            sqlx::query("DELETE FROM phone_index_records WHERE org_id = $1 AND record_id = $2")
+                .bind(org_id)
+                .bind(record_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO phone_index_state (org_id, state, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (org_id) DO UPDATE SET state = excluded.state,
+                                                updated_at = excluded.updated_at",
+        )
+        .bind(org_id)
+        .bind(state_json)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets `org_id`'s index, records and state (a rebuild starts from nothing).
+    pub async fn clear_index(&self, org_id: &str) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM phone_index_records WHERE org_id = $1")
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM phone_index_state WHERE org_id = $1")
+            .bind(org_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failure
+
+    use super::*;
+    use crate::on_both_backends;
+
+    fn page(upserts: &[(&str, &str)], removals: &[&str]) -> IndexPage {
+        IndexPage {
+            upserts: upserts
+                .iter()
+                .map(|(id, body)| ((*id).to_owned(), (*body).to_owned()))
+                .collect(),
+            removals: removals.iter().map(|id| (*id).to_owned()).collect(),
+        }
+    }
+
+    on_both_backends! {
+        async fn r15_index_pages_are_stored_with_their_cursor_replaced_and_removed(db: &TestDatabase) {
+            let store = db.store().await;
+            let now = Timestamp::from_second(1_700_000_000).unwrap();
+            assert_eq!(store.index_state("acme").await.unwrap(), None);
+            store
+                .put_index_page("acme", &page(&[("a", "1"), ("b", "2")], &[]), "s1", now)
+                .await
+                .unwrap();
+            store
+                .put_index_page("acme", &page(&[("a", "3")], &["b"]), "s2", now)
+                .await
+                .unwrap();
+            store
+                .put_index_page("other", &page(&[("c", "4")], &[]), "t1", now)
+                .await
+                .unwrap();
+            assert_eq!(store.index_records("acme").await.unwrap(), vec!["3".to_owned()]);
+            assert_eq!(store.index_state("acme").await.unwrap().as_deref(), Some("s2"));
+            store.clear_index("acme").await.unwrap();
+            assert!(store.index_records("acme").await.unwrap().is_empty());
+            assert_eq!(store.index_state("acme").await.unwrap(), None);
+            assert_eq!(store.index_records("other").await.unwrap(), vec!["4".to_owned()]);
+        }
+    }
+}
