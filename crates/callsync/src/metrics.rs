@@ -33,6 +33,9 @@ pub const HTTP_REQUEST_SECONDS: &str = "callsync_http_request_duration_seconds";
 pub const HTTP_RATE_LIMITED: &str = "callsync_http_rate_limited_total";
 /// Salesforce request latency by `operation` and `outcome` (`salesforce_metrics.rs`).
 pub const SALESFORCE_REQUEST_SECONDS: &str = "callsync_salesforce_request_duration_seconds";
+/// From the newest event of a call reaching callsync to its Task holding it, by `write`
+/// (`create`, `update`).
+pub const EVENT_TO_TASK_SECONDS: &str = "callsync_event_to_task_seconds";
 /// Rows deleted by retention, by `table`.
 pub const RETENTION_PRUNED: &str = "callsync_retention_pruned_total";
 
@@ -58,6 +61,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .map_err(|error| anyhow::anyhow!("cannot install the metrics recorder: {error}"))?;
     metrics::describe_counter!(EVENTS_ACCEPTED, "Events stored (first time seen).");
+    metrics::describe_histogram!(
+        EVENT_TO_TASK_SECONDS,
+        metrics::Unit::Seconds,
+        "From a call's newest event reaching callsync to its Task holding it."
+    );
     metrics::describe_histogram!(
         HTTP_REQUEST_SECONDS,
         metrics::Unit::Seconds,

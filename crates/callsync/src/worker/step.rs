@@ -74,6 +74,8 @@ struct Loaded {
     written: WrittenTask,
     summary: CallSummary,
     context: TaskContext,
+    /// When the newest readable event reached callsync, for the event→Task latency.
+    newest_received: Option<Timestamp>,
 }
 
 /// What the rules say to do.
@@ -132,7 +134,7 @@ impl Worker {
                 }));
             }
         };
-        let events = self.readable_events(item).await?;
+        let (events, newest_received) = self.readable_events(item).await?;
         if events.is_empty() {
             return Ok(Err(internal(
                 "CALLSYNC_NO_READABLE_EVENTS",
@@ -187,17 +189,24 @@ impl Worker {
             written,
             summary,
             context,
+            newest_received,
         }))
     }
 
     /// The call's events that parse; the others are quarantined once, with a note.
-    async fn readable_events(&self, item: &WorkItem) -> anyhow::Result<Vec<Event>> {
+    /// Also returns when the newest of them reached callsync.
+    async fn readable_events(
+        &self,
+        item: &WorkItem,
+    ) -> anyhow::Result<(Vec<Event>, Option<Timestamp>)> {
         let stored = self.store.call_events(&item.org_id, &item.call_id).await?;
         let mut events = Vec::with_capacity(stored.len());
+        let mut newest: Option<Timestamp> = None;
         for event in stored {
             if event.quarantined.is_some() {
                 continue;
             }
+            newest = newest.max(Some(event.received_at));
             match Event::from_json(&event.body_json) {
                 Ok(parsed) => events.push(parsed),
                 Err(error) => {
@@ -223,7 +232,7 @@ impl Worker {
                 }
             }
         }
-        Ok(events)
+        Ok((events, newest))
     }
 
     /// Sends the create or update the plan asked for, finding the record (R3) and the
@@ -243,6 +252,7 @@ impl Worker {
             written,
             summary,
             mut context,
+            newest_received,
         } = loaded;
         let fail = |step: Step, error: CrmError| {
             self.crm_failure(item, step, error, &settings, &summary, now)
@@ -376,6 +386,19 @@ impl Worker {
             }),
         };
         tracing::info!(task = %task_id, outcome = <&str>::from(outcome), "call synced");
+        if let Some(received) = newest_received {
+            let write = if step == Step::CreateTask {
+                "create"
+            } else {
+                "update"
+            };
+            metrics::histogram!(crate::metrics::EVENT_TO_TASK_SECONDS, "write" => write).record(
+                Timestamp::now()
+                    .duration_since(received)
+                    .as_secs_f64()
+                    .max(0.0),
+            );
+        }
         Ok((
             End::Done {
                 finished: Box::new(finished),
