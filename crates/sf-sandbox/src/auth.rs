@@ -168,6 +168,8 @@ pub struct Session {
     pub expires: Option<Instant>,
     /// Requests left before the session expires, when a fault limits it.
     pub requests_left: Option<u64>,
+    /// The refresh token this session was issued from: revoking it ends the session too.
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +219,18 @@ impl Sessions {
 
     /// Issues an access token for `user`.
     pub fn issue(&self, org: &RecordId, user: RecordId, policy: &SessionPolicy) -> String {
+        self.issue_from(org, user, policy, None)
+    }
+
+    /// Issues an access token for `user`, from `refresh_token` when the refresh-token grant
+    /// asked for it.
+    fn issue_from(
+        &self,
+        org: &RecordId,
+        user: RecordId,
+        policy: &SessionPolicy,
+        refresh_token: Option<&str>,
+    ) -> String {
         let token = self.next_secret(org, "AQ");
         let now = Instant::now();
         lock(&self.tokens).insert(
@@ -226,6 +240,7 @@ impl Sessions {
                 issued: now,
                 expires: policy.lifetime.map(|lifetime| now + lifetime),
                 requests_left: policy.max_requests,
+                refresh_token: refresh_token.map(str::to_owned),
             },
         );
         token
@@ -262,6 +277,30 @@ impl Sessions {
     /// Ends a session now (a fault, or revocation).
     pub fn expire(&self, token: &str) {
         lock(&self.tokens).remove(token);
+    }
+
+    /// `POST /services/oauth2/revoke`: an access token ends; a refresh token is revoked
+    /// with every access token issued from it ("If a refresh token is included, Salesforce
+    /// revokes it and any associated access tokens", Mobile SDK Developer Guide, "Revoking
+    /// OAuth Tokens"). `false` when the token is unknown (Salesforce answers
+    /// `invalid_token`).
+    pub fn revoke(&self, token: &str) -> bool {
+        if lock(&self.refresh_tokens).remove(token).is_some() {
+            lock(&self.tokens).retain(|_, session| session.refresh_token.as_deref() != Some(token));
+            return true;
+        }
+        lock(&self.tokens).remove(token).is_some()
+    }
+
+    /// Revokes every token of `user`: what an admin's "Revoke" on the user's connected-app
+    /// OAuth usage in Setup does. Answers how many refresh tokens were revoked.
+    pub fn revoke_user(&self, user: &RecordId) -> usize {
+        let mut refresh_tokens = lock(&self.refresh_tokens);
+        let before = refresh_tokens.len();
+        refresh_tokens.retain(|_, owner| owner != user);
+        let revoked = before - refresh_tokens.len();
+        lock(&self.tokens).retain(|_, session| session.user != *user);
+        revoked
     }
 
     /// Ends every session.
@@ -316,7 +355,18 @@ impl TokenContext<'_> {
     }
 
     fn success(&self, user: RecordId, with_refresh: bool) -> Value {
-        let token = self.sessions.issue(&self.org.org_id(), user, self.policy);
+        self.success_from(user, with_refresh, None)
+    }
+
+    fn success_from(
+        &self,
+        user: RecordId,
+        with_refresh: bool,
+        refresh_token: Option<&str>,
+    ) -> Value {
+        let token = self
+            .sessions
+            .issue_from(&self.org.org_id(), user, self.policy, refresh_token);
         let id_url = format!("{}/id/{}/{}", self.base_url, self.org.org_id(), user);
         let issued_at = jiff::Timestamp::now().as_millisecond().to_string();
         let signature =
@@ -392,7 +442,9 @@ impl TokenContext<'_> {
                 let token = field("refresh_token").unwrap_or_default();
                 let user = lock(&self.sessions.refresh_tokens).get(token).copied();
                 match user {
-                    Some(user) if self.org.user_is_active(&user) => Ok(self.success(user, false)),
+                    Some(user) if self.org.user_is_active(&user) => {
+                        Ok(self.success_from(user, false, Some(token)))
+                    }
                     _ => Err(OAuthError::new(
                         "invalid_grant",
                         "expired access/refresh token",

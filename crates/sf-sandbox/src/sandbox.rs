@@ -221,6 +221,17 @@ impl Sandbox {
         Some(self.shared.sessions.issue(&state.org_id(), user, &policy))
     }
 
+    /// Revokes every OAuth token of `username` (its refresh tokens and sessions), as an
+    /// admin's "Revoke" on the user's connected-app access in Setup does: the next
+    /// refresh-token grant answers `invalid_grant` "expired access/refresh token". Answers
+    /// how many refresh tokens were revoked; 0 for an unknown user.
+    pub fn revoke_oauth_of(&self, username: &str) -> usize {
+        let Some(user) = self.shared.org.read().user_by_username(username) else {
+            return 0;
+        };
+        self.shared.sessions.revoke_user(&user)
+    }
+
     /// Ends every session now (clients get INVALID_SESSION_ID and must refresh).
     pub fn expire_sessions(&self) {
         self.shared.sessions.expire_all();

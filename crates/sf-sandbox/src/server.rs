@@ -784,6 +784,33 @@ async fn authorize(
     }
 }
 
+/// `POST /services/oauth2/revoke` with the form field `token`: 200 with an empty body, or
+/// 400 `invalid_token` for a token Salesforce does not know (Mobile SDK Developer Guide,
+/// "Revoking OAuth Tokens"; "Revoking OAuth 2.0 access tokens and refresh tokens",
+/// Salesforce Developers Blog, 2011).
+async fn revoke(State(shared): SharedState, body: Bytes) -> Response {
+    let form = parse_form(&body);
+    revoke_token(&shared, form.get("token").map(String::as_str))
+}
+
+/// `GET /services/oauth2/revoke?token=…`, the "blind GET" variant of the same.
+async fn revoke_by_get(
+    State(shared): SharedState,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    revoke_token(&shared, query.get("token").map(String::as_str))
+}
+
+fn revoke_token(shared: &Shared, token: Option<&str>) -> Response {
+    match token {
+        Some(token) if shared.sessions.revoke(token) => StatusCode::OK.into_response(),
+        _ => oauth_error(OAuthError {
+            error: "invalid_token",
+            description: "invalid token".to_string(),
+        }),
+    }
+}
+
 async fn userinfo(State(shared): SharedState, headers: HeaderMap) -> Response {
     let Some(user) = bearer_token(&headers).and_then(|token| shared.sessions.user_of(token)) else {
         // The identity service answers a bad token in text, with 403.
@@ -994,6 +1021,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     app = app
         .route("/services/oauth2/token", post(token))
         .route("/services/oauth2/authorize", get(authorize))
+        .route("/services/oauth2/revoke", post(revoke).get(revoke_by_get))
         .route("/services/oauth2/userinfo", get(userinfo).post(userinfo))
         .route("/id/{org}/{user}", get(userinfo))
         .route("/services/Soap/u/{version}", post(soap_login))

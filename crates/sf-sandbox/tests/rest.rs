@@ -578,15 +578,94 @@ async fn the_authorization_code_flow_with_pkce_issues_a_refresh_token_that_works
         ])
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_owned();
     let (status, _, _) = harness
-        .send_as(
-            body["access_token"].as_str().unwrap(),
-            reqwest::Method::GET,
-            &format!("{V}/limits"),
-            None,
-        )
+        .send_as(&access, reqwest::Method::GET, &format!("{V}/limits"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
+
+    // Revoking the refresh token revokes the access tokens issued from it, and the next
+    // refresh is refused as Salesforce refuses a revoked token.
+    let revoked = harness
+        .http
+        .post(harness.url("/services/oauth2/revoke"))
+        .form(&[("token", refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let (status, _, body) = harness
+        .send_as(&access, reqwest::Method::GET, &format!("{V}/limits"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = harness
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &credentials.client_id),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"error": "invalid_grant", "error_description": "expired access/refresh token"})
+    );
+    // A token Salesforce does not know (any more) is `invalid_token`, with 400.
+    let again = harness
+        .http
+        .get(harness.url(&format!("/services/oauth2/revoke?token={refresh}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn an_admin_revoking_a_users_oauth_access_ends_its_refresh_tokens_and_sessions() {
+    let harness = Harness::start().await;
+    let credentials = harness.sandbox.credentials().clone();
+    let authorize = harness
+        .http
+        .get(harness.url("/services/oauth2/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", credentials.client_id.as_str()),
+            ("redirect_uri", "http://localhost/callback"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = reqwest::Url::parse(authorize.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(key, _)| key == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let (status, body) = harness
+        .token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &credentials.client_id),
+            ("client_secret", &credentials.client_secret),
+            ("redirect_uri", "http://localhost/callback"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(harness.sandbox.revoke_oauth_of(&credentials.username), 1);
+    let (status, body) = harness
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &credentials.client_id),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error_description"], "expired access/refresh token");
+    assert_eq!(harness.sandbox.revoke_oauth_of("nobody@example.com"), 0);
 }
 
 #[tokio::test]
