@@ -467,3 +467,71 @@ async fn a_callsync_admin_signs_in_with_salesforce_and_nobody_else_does() {
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn r9_the_error_log_shows_each_remedy_in_the_consoles_language() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let now = Timestamp::now();
+    // The error a validation rule causes, stored as the worker stores it: the English
+    // remedy, which the API answers.
+    let message = "Calls need a comment";
+    let remedy = callsync::crm::remedy::remedy(
+        &callsync::crm::Failure {
+            step: callsync::crm::Step::CreateTask,
+            code: "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            message,
+            fields: &[],
+        },
+        None,
+    );
+    let claimed = app
+        .store
+        .claim("test", now, std::time::Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let item = claimed.iter().find(|item| item.org_id == "acme").unwrap();
+    let error = callsync::store::NewError {
+        step: "create_task".into(),
+        code: "FIELD_CUSTOM_VALIDATION_EXCEPTION".into(),
+        message: message.into(),
+        remedy: remedy.clone(),
+    };
+    app.store
+        .fail(item, &Default::default(), &error, now)
+        .await
+        .unwrap()
+        .expect("an error-log entry");
+    let cookie = app.sign_in("acme").await;
+
+    let english = app
+        .get("/console/errors", &format!("{cookie}; callsync_lang=en"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(english.contains(&remedy), "{english}");
+    let japanese = app
+        .get("/console/errors", &format!("{cookie}; callsync_lang=ja"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!japanese.contains(&remedy), "{japanese}");
+    assert!(
+        japanese.contains("Salesforce の入力規則が ToDo を拒否しました: Calls need a comment"),
+        "{japanese}"
+    );
+    // The API keeps answering the stored English text.
+    let answer: Value = app
+        .http
+        .get(format!("{}/v1/errors", app.url))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer.to_string().contains(&remedy), "{answer}");
+}

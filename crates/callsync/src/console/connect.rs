@@ -208,7 +208,7 @@ pub async fn test(
                         "{}: {} — {}",
                         error.code(),
                         error.message(),
-                        error.remedy(Step::Auth, None)
+                        error.remedy_of(Step::Auth, None).in_language(lang)
                     ),
                 },
             }

@@ -12,6 +12,7 @@ use super::session::{Posted, Session};
 use super::{Chrome, org_settings};
 use crate::api::AppState;
 use crate::api::admin::error_filter;
+use crate::crm::remedy::stored_remedy_in;
 use crate::store::{ErrorKindCount, ErrorRow};
 
 #[derive(Debug, Template)]
@@ -19,7 +20,8 @@ use crate::store::{ErrorKindCount, ErrorRow};
 pub struct ErrorsPage {
     c: Chrome,
     kinds: Vec<ErrorKindCount>,
-    entries: Vec<(String, ErrorRow)>,
+    /// Each entry with its time and its remedy, both in the page's language.
+    entries: Vec<(String, ErrorRow, String)>,
     pending: i64,
     waiting: i64,
     /// How many calls the last retry queued, when the page follows one.
@@ -38,7 +40,8 @@ pub async fn page(
     Query(query): Query<ErrorsQuery>,
 ) -> ConsoleResult<Html<String>> {
     let org_id = &session.org.id;
-    let zone = org_settings(&session.org).zone();
+    let settings = org_settings(&session.org);
+    let zone = settings.zone();
     let c = Chrome::new(&session, "errors", "/console/errors");
     let kinds = state.store.open_error_kinds(org_id).await?;
     let entries = state
@@ -46,7 +49,17 @@ pub async fn page(
         .errors(org_id, true, 500)
         .await?
         .into_iter()
-        .map(|entry| (c.time(&entry.occurred_at, &zone), entry))
+        .map(|entry| {
+            let remedy = stored_remedy_in(
+                c.lang,
+                &entry.step,
+                &entry.code,
+                &entry.message,
+                &entry.remedy,
+                Some(&settings),
+            );
+            (c.time(&entry.occurred_at, &zone), entry, remedy)
+        })
         .collect();
     let states = state
         .store

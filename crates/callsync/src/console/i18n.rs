@@ -87,6 +87,15 @@ impl Lang {
         self.format(key, Some(&args))
     }
 
+    /// The message `key` with the arguments `{ $name }` of `args`.
+    pub fn text_with_args(self, key: &str, args: &[(&str, String)]) -> String {
+        let mut fluent_args = FluentArgs::new();
+        for (name, value) in args {
+            fluent_args.set(*name, FluentValue::from(value.as_str()));
+        }
+        self.format(key, Some(&fluent_args))
+    }
+
     fn format(self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
         let bundle = self.bundle();
         let Some(pattern) = bundle.get_message(key).and_then(|message| message.value()) else {

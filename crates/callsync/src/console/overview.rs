@@ -10,6 +10,7 @@ use axum::response::Html;
 use jiff::Timestamp;
 
 use super::error::ConsoleResult;
+use super::i18n::Lang;
 use super::session::Session;
 use super::{Chrome, org_settings};
 use crate::api::AppState;
@@ -121,7 +122,7 @@ pub async fn page(State(state): State<AppState>, session: Session) -> ConsoleRes
             (day, count)
         })
         .collect();
-    let reach = reach(&state, org).await;
+    let reach = reach(&state, org, session.lang).await;
     let page = OverviewPage {
         total_today: states.iter().map(|(_, count)| count).sum(),
         states,
@@ -174,7 +175,7 @@ fn chart(days: &[(i64, i64)]) -> Chart {
 }
 
 /// Asks Salesforce for its limits as the default user: one request.
-async fn reach(state: &AppState, org: &crate::store::OrgRow) -> Reach {
+async fn reach(state: &AppState, org: &crate::store::OrgRow, lang: Lang) -> Reach {
     let Ok(Some(connection)) = stored_connection(org) else {
         return Reach::NotConnected;
     };
@@ -183,7 +184,9 @@ async fn reach(state: &AppState, org: &crate::store::OrgRow) -> Reach {
         Err(error) => {
             return Reach::Unreachable {
                 code: error.code(),
-                remedy: error.remedy(crate::crm::Step::Auth, None),
+                remedy: error
+                    .remedy_of(crate::crm::Step::Auth, None)
+                    .in_language(lang),
             };
         }
     };
@@ -199,15 +202,14 @@ async fn reach(state: &AppState, org: &crate::store::OrgRow) -> Reach {
             let error = crate::crm::CrmError::from(error);
             Reach::Unreachable {
                 code: error.code(),
-                remedy: error.remedy(crate::crm::Step::Auth, None),
+                remedy: error
+                    .remedy_of(crate::crm::Step::Auth, None)
+                    .in_language(lang),
             }
         }
         Err(_) => Reach::Unreachable {
             code: "TIMEOUT".into(),
-            remedy: format!(
-                "Salesforce did not answer within {} seconds",
-                REACH_TIMEOUT.as_secs()
-            ),
+            remedy: lang.text_with("overview-reach-timeout", "seconds", REACH_TIMEOUT.as_secs()),
         },
     }
 }

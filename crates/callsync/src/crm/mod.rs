@@ -27,7 +27,7 @@ pub mod users;
 pub use connection::{ClientOptions, ConnectionView, Connections, SalesforceConnection};
 pub use error::{CrmError, is_transient};
 pub use matching::{find_record, find_record_for_number};
-pub use remedy::{Failure, Step};
+pub use remedy::{Failure, Remedy, Step};
 pub use tasks::{
     adopt_or_create_task, create_task, find_task_by_call_object, task_schema, update_task,
 };

@@ -7,6 +7,7 @@ use salesforce::ErrorKind;
 use serde::{Deserialize, Serialize};
 
 use super::error::CrmError;
+use crate::console::i18n::Lang;
 
 /// The step of a sync that failed; the error log shows it and the remedy depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -39,16 +40,31 @@ impl Step {
         }
     }
 
-    /// What the step does, for sentences ("while creating the Task").
-    fn doing(&self) -> &'static str {
+    /// The catalogue message saying what the step does, for sentences ("while creating the
+    /// Task").
+    fn doing_key(&self) -> &'static str {
         match self {
-            Step::Auth => "signing in to Salesforce",
-            Step::Match => "searching for the caller's record",
-            Step::FindUser => "looking up the Salesforce user",
-            Step::CreateTask => "creating the Task",
-            Step::UpdateTask => "updating the Task",
-            Step::CheckSchema => "reading the Task's fields",
+            Step::Auth => "remedy-doing-auth",
+            Step::Match => "remedy-doing-match",
+            Step::FindUser => "remedy-doing-find-user",
+            Step::CreateTask => "remedy-doing-create-task",
+            Step::UpdateTask => "remedy-doing-update-task",
+            Step::CheckSchema => "remedy-doing-check-schema",
         }
+    }
+
+    /// The step a stored name ([`Step::as_str`]) stands for.
+    pub fn parse(name: &str) -> Option<Step> {
+        [
+            Step::Auth,
+            Step::Match,
+            Step::FindUser,
+            Step::CreateTask,
+            Step::UpdateTask,
+            Step::CheckSchema,
+        ]
+        .into_iter()
+        .find(|step| step.as_str() == name)
     }
 }
 
@@ -66,26 +82,153 @@ pub struct Failure<'a> {
     pub fields: &'a [String],
 }
 
+/// A remedy as a message of the console's catalogues (`remedy-<id>` in
+/// `console/i18n/{en,ja}.ftl`) with its arguments. The English rendering is the text the
+/// error log stores and the API answers; the console renders the same message in the
+/// admin's language, so the two can never say different things.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remedy {
+    id: &'static str,
+    args: Vec<(&'static str, Arg)>,
+}
+
+/// One argument of a remedy: data shown as it is (Salesforce's message, a field name), or
+/// another catalogue message (what the step was doing, a mapped value's label) that is
+/// itself translated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Arg {
+    Data(String),
+    Message(&'static str),
+}
+
+impl Remedy {
+    fn new(id: &'static str) -> Remedy {
+        Remedy {
+            id,
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds `{ $name }`, shown as it is.
+    fn data(mut self, name: &'static str, value: impl Into<String>) -> Remedy {
+        self.args.push((name, Arg::Data(value.into())));
+        self
+    }
+
+    /// Adds `{ $name }`, the catalogue message `key` in the same language.
+    fn message(mut self, name: &'static str, key: &'static str) -> Remedy {
+        self.args.push((name, Arg::Message(key)));
+        self
+    }
+
+    /// Adds `{ $doing }`: what `step` was doing.
+    fn doing(self, step: Step) -> Remedy {
+        self.message("doing", step.doing_key())
+    }
+
+    /// The remedy in `lang`.
+    pub fn in_language(&self, lang: Lang) -> String {
+        let args: Vec<(&str, String)> = self
+            .args
+            .iter()
+            .map(|(name, arg)| {
+                let value = match arg {
+                    Arg::Data(value) => value.clone(),
+                    Arg::Message(key) => lang.text(key),
+                };
+                (*name, value)
+            })
+            .collect();
+        lang.text_with_args(&format!("remedy-{}", self.id), &args)
+    }
+
+    /// The remedy in English: what the error log stores and the API answers.
+    pub fn english(&self) -> String {
+        self.in_language(Lang::En)
+    }
+}
+
 /// The remedy for `failure` in plain words (R9). `settings`, when given, lets the remedy
 /// name the setting involved: which R5.4 value a custom field is mapped for, the configured
 /// Task status.
 pub fn remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> String {
+    remedy_of(failure, settings).english()
+}
+
+/// [`remedy`] as a catalogue message, to be shown in any language.
+pub fn remedy_of(failure: &Failure<'_>, settings: Option<&Settings>) -> Remedy {
     known_remedy(failure, settings).unwrap_or_else(|| generic_remedy(failure))
 }
 
+/// A stored error-log entry's remedy in `lang`. The log keeps the English text (the API
+/// answers it); the remedy is worked out again from the entry's step, code and message by
+/// the same rules, and shown in `lang` only when its English is exactly the stored text —
+/// so an entry written by other words (callsync's own codes, an older version, settings
+/// changed since) is shown as stored rather than as a translation of something else.
+pub fn stored_remedy_in(
+    lang: Lang,
+    step: &str,
+    code: &str,
+    message: &str,
+    stored: &str,
+    settings: Option<&Settings>,
+) -> String {
+    if lang == Lang::En {
+        return stored.to_owned();
+    }
+    let Some(step) = Step::parse(step) else {
+        return stored.to_owned();
+    };
+    let failure = Failure {
+        step,
+        code,
+        message,
+        fields: &[],
+    };
+    // The remedies `CrmError::remedy` may have chosen for this code: its own, or that of
+    // the error's classification.
+    let mut candidates = vec![
+        remedy_of(&failure, settings),
+        outcome_unknown(step, message),
+    ];
+    for (by_kind, message) in [
+        ("INVALID_SESSION_ID", message),
+        ("REQUEST_LIMIT_EXCEEDED", "TotalRequests"),
+        ("CALLSYNC_TRANSPORT", message),
+    ] {
+        let failure = Failure {
+            code: by_kind,
+            message,
+            ..failure
+        };
+        candidates.extend(known_remedy(&failure, settings));
+    }
+    candidates
+        .into_iter()
+        .find(|candidate| candidate.english() == stored)
+        .map_or_else(|| stored.to_owned(), |found| found.in_language(lang))
+}
+
 /// A code callsync has no specific words for: say what failed and where to look.
-fn generic_remedy(failure: &Failure<'_>) -> String {
-    format!(
-        "Salesforce refused {} with {}: {}; fix the cause in Salesforce or in the settings, \
-         then retry",
-        failure.step.doing(),
-        failure.code,
-        failure.message.trim()
-    )
+fn generic_remedy(failure: &Failure<'_>) -> Remedy {
+    Remedy::new("generic")
+        .doing(failure.step)
+        .data("code", failure.code)
+        .data("message", failure.message.trim())
+}
+
+/// A write sent without an answer: say whether a retry is safe.
+fn outcome_unknown(step: Step, message: &str) -> Remedy {
+    let id = if step == Step::CreateTask {
+        "outcome-unknown-create"
+    } else {
+        "outcome-unknown-update"
+    };
+    Remedy::new(id).doing(step).data("message", message)
 }
 
 /// The remedy for a code callsync knows, or `None`.
-fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<String> {
+fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<Remedy> {
     let Failure {
         step,
         code,
@@ -100,30 +243,19 @@ fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<St
         .first()
         .cloned()
         .or_else(|| quoted_column(message).map(str::to_owned));
+    let with_message = |id: &'static str| Remedy::new(id).data("message", message);
     Some(match code {
         "INVALID_SESSION_ID" | "invalid_grant" | "INVALID_AUTH_HEADER" | "INVALID_LOGIN" => {
-            let hint = if message.contains("approve") {
-                " (the user has not been approved for the connected app: pre-authorise its \
-                 profile or a permission set in the app's policies)"
+            if message.contains("approve") {
+                Remedy::new("reconnect-unapproved")
             } else if message.to_ascii_lowercase().contains("inactive") {
-                " (the user is inactive)"
+                Remedy::new("reconnect-inactive")
             } else {
-                ""
-            };
-            format!(
-                "reconnect the Salesforce user: Salesforce no longer accepts its sign-in{hint}. \
-                 Check that the user is active and allowed to use the connected app, and that \
-                 the app holds the certificate of the stored key; then retry"
-            )
+                Remedy::new("reconnect")
+            }
         }
-        "invalid_client_id" | "invalid_client" => "the connected app's consumer key is not \
-            known to Salesforce: correct it in the organisation's Salesforce connection, then \
-            retry"
-            .to_owned(),
-        "FIELD_CUSTOM_VALIDATION_EXCEPTION" => format!(
-            "a validation rule in Salesforce rejected the Task: {message}; change the rule or \
-             the settings, then retry"
-        ),
+        "invalid_client_id" | "invalid_client" => Remedy::new("consumer-key"),
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION" => with_message("validation-rule"),
         "INVALID_FIELD"
         | "INVALID_FIELD_FOR_INSERT_UPDATE"
         | "INVALID_FIELD_WHEN_USING_TEMPLATE"
@@ -132,25 +264,16 @@ fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<St
             let field = named_field.unwrap_or_default();
             let missing = code == "INVALID_FIELD";
             match mapped(&field) {
-                Some(label) if missing => format!(
-                    "the custom field mapped for '{label}' ({field}) does not exist on Task, or \
-                     the Salesforce user cannot see it: create the field or give the user \
-                     access to it, or change the mapping in the settings; then retry"
-                ),
-                Some(label) => format!(
-                    "the custom field mapped for '{label}' ({field}) cannot be written by the \
-                     Salesforce user: give it edit access (field-level security), or change the \
-                     mapping in the settings; then retry"
-                ),
-                None if missing => format!(
-                    "Salesforce has no field {field} that the Salesforce user can see ({}); \
-                     check the user's field-level security, then retry",
-                    step.doing()
-                ),
-                None => format!(
-                    "the Salesforce user may not write the field {field}: give it edit access \
-                     (field-level security), then retry"
-                ),
+                Some(label) if missing => Remedy::new("mapped-field-missing")
+                    .message("label", label)
+                    .data("field", field),
+                Some(label) => Remedy::new("mapped-field-readonly")
+                    .message("label", label)
+                    .data("field", field),
+                None if missing => Remedy::new("field-missing")
+                    .data("field", field)
+                    .doing(step),
+                None => Remedy::new("field-readonly").data("field", field),
             }
         }
         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
@@ -159,121 +282,70 @@ fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<St
             let field = named_field.unwrap_or_default();
             if field.eq_ignore_ascii_case("Status") {
                 let status = settings.map(|s| s.task_status.as_str()).unwrap_or("");
-                format!(
-                    "the Task status '{status}' in the settings is not a value of the Task \
-                     Status picklist: choose one of its values in the settings (or add it to \
-                     the picklist), then retry"
-                )
+                Remedy::new("status-picklist").data("status", status)
             } else if let Some(label) = mapped(&field) {
-                format!(
-                    "a value sent for '{label}' is not a value of the picklist {field}: add the \
-                     value to the picklist in Salesforce, then retry ({message})"
-                )
+                with_message("mapped-picklist")
+                    .message("label", label)
+                    .data("field", field)
             } else {
-                format!(
-                    "Salesforce refused a value of the picklist {field}: {message}; add the \
-                     value to the picklist, then retry"
-                )
+                with_message("picklist").data("field", field)
             }
         }
-        "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY" => format!(
-            "the Salesforce user may not see the record the call was linked to, or may not \
-             assign the Task to the chosen owner ({message}): share the record with the user, \
-             or change the owner rule in the settings; then retry"
-        ),
-        code if code.starts_with("INSUFFICIENT_ACCESS") => format!(
-            "the Salesforce user does not have the permission needed for {} ({message}): give \
-             its profile or a permission set access to Tasks (create, edit) and to the records \
-             it links to; then retry",
-            step.doing()
-        ),
-        "API_DISABLED_FOR_ORG" | "API_CURRENTLY_DISABLED" => "the Salesforce user (or the \
-            organisation's edition) has no API access: enable 'API Enabled' on its profile or \
-            a permission set, then retry"
-            .to_owned(),
-        "REQUEST_LIMIT_EXCEEDED" if message.contains("TotalRequests") => "the organisation's \
-            daily Salesforce API request limit is used up: syncing resumes when the rolling \
-            24-hour budget recovers; buy more API calls or reduce other integrations' use if \
-            this repeats, then retry"
-            .to_owned(),
-        "REQUEST_LIMIT_EXCEEDED" => "Salesforce refused the request because too many long \
-            requests were running at once in the organisation: it is retried automatically; \
-            retry by hand if it stays here"
-            .to_owned(),
-        "INACTIVE_OWNER_OR_USER" => "the Task's owner or the Salesforce user writing it is \
-            inactive in Salesforce: activate the user, link the callsync user to an active \
-            Salesforce user, or change the owner rule in the settings; then retry"
-            .to_owned(),
+        "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY" => with_message("cross-reference-access"),
+        code if code.starts_with("INSUFFICIENT_ACCESS") => {
+            with_message("insufficient-access").doing(step)
+        }
+        "API_DISABLED_FOR_ORG" | "API_CURRENTLY_DISABLED" => Remedy::new("api-disabled"),
+        "REQUEST_LIMIT_EXCEEDED" if message.contains("TotalRequests") => Remedy::new("daily-limit"),
+        "REQUEST_LIMIT_EXCEEDED" => Remedy::new("concurrent-limit"),
+        "INACTIVE_OWNER_OR_USER" => Remedy::new("inactive-user"),
         "STRING_TOO_LONG" => {
-            let field = named_field.unwrap_or_else(|| "a Task field".to_owned());
-            format!(
-                "the text written to {field} is longer than the field allows ({message}): \
-                 shorten the template in the settings or lengthen the field in Salesforce, \
-                 then retry"
-            )
+            let remedy = with_message("string-too-long");
+            match named_field {
+                Some(field) => remedy.data("field", field),
+                None => remedy.message("field", "remedy-a-task-field"),
+            }
         }
         "ENTITY_IS_DELETED" => match step {
-            Step::UpdateTask => "the Task for this call was deleted in Salesforce: restore it \
-                from the Recycle Bin, then retry"
-                .to_owned(),
-            _ => "a record the Task refers to (the linked record or its owner) was deleted in \
-                Salesforce: restore it from the Recycle Bin, or retry to link the call again"
-                .to_owned(),
+            Step::UpdateTask => Remedy::new("task-deleted"),
+            _ => Remedy::new("record-deleted"),
         },
-        "REQUIRED_FIELD_MISSING" => format!(
-            "the organisation requires Task fields that callsync does not write ({}): make \
-             them optional or give them a default value in Salesforce, then retry",
+        "REQUIRED_FIELD_MISSING" => Remedy::new("required-field").data(
+            "fields",
             if fields.is_empty() {
                 message.to_owned()
             } else {
                 fields.join(", ")
-            }
+            },
         ),
-        "INVALID_CROSS_REFERENCE_KEY" | "FIELD_INTEGRITY_EXCEPTION" | "MALFORMED_ID" => format!(
-            "Salesforce refused an Id the Task refers to ({message}): check the click-to-call \
-             record, the owner rule's user and the user links in callsync, then retry"
-        ),
-        "NOT_FOUND" => format!(
-            "Salesforce could not find what callsync asked for while {} ({message}); check \
-             that the record or user still exists, then retry",
-            step.doing()
-        ),
-        "DUPLICATES_DETECTED" | "DUPLICATE_VALUE" => format!(
-            "a duplicate rule or a unique field in Salesforce rejected the Task ({message}): \
-             change the rule so it ignores Tasks, then retry"
-        ),
-        "UNABLE_TO_LOCK_ROW" => "someone else was changing the same record in Salesforce at \
-            that moment; callsync retries this by itself, and a retry by hand works once the \
-            record is free"
-            .to_owned(),
-        "CALLSYNC_INVALID_CONNECTION" => format!(
-            "the organisation's Salesforce connection cannot be used ({message}): enter the \
-             connection again, then retry"
-        ),
-        "CALLSYNC_INVALID_FIELDS" | "CALLSYNC_UNEXPECTED_ANSWER" => format!(
-            "callsync could not complete {} ({message}); this is a fault in callsync: \
-             report it with this entry, then retry",
-            step.doing()
-        ),
-        "CALLSYNC_TRANSPORT" | "SERVER_UNAVAILABLE" | "QUERY_TIMEOUT" => format!(
-            "Salesforce could not be reached or did not answer in time while {}; callsync \
-             retries this by itself, and a retry by hand works once Salesforce answers again",
-            step.doing()
-        ),
-        code if code.starts_with("HTTP_5") => format!(
-            "Salesforce had a server error while {}; callsync retries this by itself, and a \
-             retry by hand works once Salesforce answers again",
-            step.doing()
-        ),
+        "INVALID_CROSS_REFERENCE_KEY" | "FIELD_INTEGRITY_EXCEPTION" | "MALFORMED_ID" => {
+            with_message("bad-reference")
+        }
+        "NOT_FOUND" => with_message("not-found").doing(step),
+        "DUPLICATES_DETECTED" | "DUPLICATE_VALUE" => with_message("duplicate"),
+        "UNABLE_TO_LOCK_ROW" => Remedy::new("row-lock"),
+        "CALLSYNC_INVALID_CONNECTION" => with_message("invalid-connection"),
+        "CALLSYNC_INVALID_FIELDS" | "CALLSYNC_UNEXPECTED_ANSWER" => {
+            with_message("callsync-fault").doing(step)
+        }
+        "CALLSYNC_TRANSPORT" | "SERVER_UNAVAILABLE" | "QUERY_TIMEOUT" => {
+            Remedy::new("unreachable").doing(step)
+        }
+        code if code.starts_with("HTTP_5") => Remedy::new("server-error").doing(step),
         _ => return None,
     })
 }
 
 impl CrmError {
-    /// The R9 remedy for this error at `step`; see [`remedy`]. A code without words of its
-    /// own gets the remedy of its classification (a token refused for a reason not listed
-    /// still means "reconnect the Salesforce user").
+    /// The R9 remedy for this error at `step`, in English; see [`remedy`].
     pub fn remedy(&self, step: Step, settings: Option<&Settings>) -> String {
+        self.remedy_of(step, settings).english()
+    }
+
+    /// The R9 remedy for this error at `step`, as a catalogue message. A code without
+    /// words of its own gets the remedy of its classification (a token refused for a
+    /// reason not listed still means "reconnect the Salesforce user").
+    pub fn remedy_of(&self, step: Step, settings: Option<&Settings>) -> Remedy {
         let code = self.code();
         let message = self.message();
         let fields = self.fields();
@@ -284,17 +356,7 @@ impl CrmError {
             fields: &fields,
         };
         if self.kind() == ErrorKind::OutcomeUnknown {
-            let safe = if step == Step::CreateTask {
-                "callsync looks for the Task by its CallObject before creating it again, so a \
-                 retry never duplicates it"
-            } else {
-                "sending the same change again is harmless, so a retry is safe"
-            };
-            return format!(
-                "Salesforce did not answer after {} was sent ({message}), so it may or may not \
-                 have been saved; {safe}",
-                step.doing()
-            );
+            return outcome_unknown(step, &message);
         }
         if let Some(known) = known_remedy(&failure, settings) {
             return known;
@@ -322,13 +384,13 @@ impl CrmError {
     }
 }
 
-/// The R5.4 value a custom field is mapped for, in the words of the spec.
+/// The catalogue key of the R5.4 value a custom field is mapped for.
 fn mapped_value_label(mapping: &CustomFieldMapping, field: &str) -> Option<&'static str> {
     [
-        (&mapping.dial_started_at, "dial started at"),
-        (&mapping.call_started_at, "call started at"),
-        (&mapping.call_ended_at, "call ended at"),
-        (&mapping.memo, "call memo"),
+        (&mapping.dial_started_at, "remedy-label-dial-started-at"),
+        (&mapping.call_started_at, "remedy-label-call-started-at"),
+        (&mapping.call_ended_at, "remedy-label-call-ended-at"),
+        (&mapping.memo, "remedy-label-memo"),
     ]
     .into_iter()
     .find(|(mapped, _)| {
@@ -570,5 +632,114 @@ mod tests {
         let text = error.remedy(Step::Auth, None);
         assert!(text.contains("enter the connection again"), "{text}");
         assert!(text.contains("private_key_pem is empty"), "{text}");
+    }
+
+    #[test]
+    fn r9_every_remedy_reads_in_japanese_with_the_same_facts() {
+        let settings = settings_with_memo();
+        for (step, code, message, fields, _) in CASES {
+            let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+            let failure = Failure {
+                step: *step,
+                code,
+                message,
+                fields: &fields,
+            };
+            let remedy = remedy_of(&failure, Some(&settings));
+            let english = remedy.english();
+            let japanese = remedy.in_language(Lang::Ja);
+            assert!(!japanese.starts_with("remedy-"), "{code}: {japanese}");
+            assert!(
+                !japanese.contains('{') && !english.contains('{'),
+                "{japanese}"
+            );
+            assert!(
+                japanese.contains("してください") || japanese.contains("再試行"),
+                "{code}: {japanese}"
+            );
+            assert_ne!(english, japanese, "{code}");
+            // Data is shown as it is in both languages: a field named, Salesforce's message.
+            for (_, arg) in &remedy.args {
+                if let Arg::Data(value) = arg {
+                    assert!(english.contains(value.as_str()), "{code}: {english}");
+                    assert!(japanese.contains(value.as_str()), "{code}: {japanese}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn r9_a_stored_remedy_is_shown_in_japanese_only_when_the_rules_wrote_it() {
+        let settings = settings_with_memo();
+        let message = "Calls need a comment";
+        let stored = remedy(
+            &Failure {
+                step: Step::CreateTask,
+                code: "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                message,
+                fields: &[],
+            },
+            Some(&settings),
+        );
+        let shown = stored_remedy_in(
+            Lang::Ja,
+            "create_task",
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            message,
+            &stored,
+            Some(&settings),
+        );
+        assert!(shown.contains("入力規則"), "{shown}");
+        assert!(shown.contains(message), "{shown}");
+        // English is the stored text itself.
+        let english = stored_remedy_in(
+            Lang::En,
+            "create_task",
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            message,
+            &stored,
+            Some(&settings),
+        );
+        assert_eq!(english, stored);
+        // An entry with words of its own (callsync's, or an older version's) stays as it is.
+        let own = "link callsync user \"u1\" to their Salesforce user, then retry";
+        assert_eq!(
+            stored_remedy_in(
+                Lang::Ja,
+                "setup",
+                "CALLSYNC_USER_NOT_LINKED",
+                "m",
+                own,
+                None
+            ),
+            own
+        );
+        assert_eq!(
+            stored_remedy_in(
+                Lang::Ja,
+                "create_task",
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                message,
+                own,
+                None
+            ),
+            own
+        );
+    }
+
+    #[test]
+    fn r9_a_remedy_chosen_by_classification_is_translated_too() {
+        // A token refused with a code that has no words of its own gets "reconnect" from
+        // its classification (`CrmError::remedy_of`); that text is recognised as well.
+        let reconnect = Remedy::new("reconnect").english();
+        let shown = stored_remedy_in(
+            Lang::Ja,
+            "auth",
+            "unknown_error",
+            "not today",
+            &reconnect,
+            None,
+        );
+        assert!(shown.contains("接続し直してください"), "{shown}");
     }
 }
