@@ -268,7 +268,8 @@ pub(crate) async fn store_connection(
     tracing::info!(
         org = %org_id,
         login_url = %view.login_url,
-        key = %view.private_key_fingerprint,
+        flow = ?view.flow,
+        key = view.private_key_fingerprint.as_deref().unwrap_or("none"),
         "Salesforce connection stored"
     );
     Ok(view)
@@ -378,9 +379,10 @@ fn refused(message: &str, problems: Vec<SettingsProblem>) -> ApiError {
 /// The field a `SalesforceConnection::check` message is about: it starts
 /// with the field's name.
 fn connection_field(message: &str) -> &str {
-    const FIELDS: [&str; 6] = [
+    const FIELDS: [&str; 7] = [
         "login_url",
         "consumer_key",
+        "consumer_secret",
         "private_key_pem",
         "default_username",
         "api_version",

@@ -1,7 +1,9 @@
 //! Connect Salesforce: the login URL (My Domain, or test.salesforce.com for
-//! a sandbox org), the connected app's consumer key, the private key whose
-//! certificate the app holds (JWT bearer, uploaded as a PEM file), and the
-//! default user; then "Test connection", answered in plain words.
+//! a sandbox org), the connected app's consumer key, then either the private
+//! key whose certificate the app holds (JWT bearer, uploaded as a PEM file)
+//! or the consumer secret (web-server flow: each user connects themselves
+//! with a button, `agents.rs`), and the default user; then "Test
+//! connection", answered in plain words.
 //!
 //! Stored through `api::settings::store_connection`, like
 //! `PUT /v1/salesforce`: in the organisation's `salesforce` column, the key
@@ -22,7 +24,15 @@ use super::error::ConsoleResult;
 use super::session::{Posted, Session};
 use crate::api::settings::{store_connection, stored_connection};
 use crate::api::{ApiError, AppState};
-use crate::crm::{ConnectionView, SalesforceConnection, Step};
+use crate::crm::{ConnectionFlow, ConnectionView, SalesforceConnection, Step};
+
+/// The form's name of a flow.
+fn flow_name(flow: ConnectionFlow) -> &'static str {
+    match flow {
+        ConnectionFlow::JwtBearer => "jwt_bearer",
+        ConnectionFlow::WebServer => "web_server",
+    }
+}
 
 #[derive(Debug)]
 /// The answer of "Test connection".
@@ -42,6 +52,8 @@ pub struct ConnectPage {
     consumer_key: String,
     default_username: String,
     api_version: String,
+    /// `jwt_bearer` or `web_server`.
+    flow: String,
     problems: BTreeMap<String, String>,
     saved: bool,
     test: Option<TestResult>,
@@ -82,6 +94,7 @@ fn page_without_admins(session: &Session) -> ConnectPage {
             .as_ref()
             .and_then(|v| v.api_version.clone())
             .unwrap_or_default(),
+        flow: flow_name(view.as_ref().map_or(ConnectionFlow::JwtBearer, |v| v.flow)).to_owned(),
         current: view,
         problems: BTreeMap::new(),
         saved: false,
@@ -102,8 +115,12 @@ pub struct ConnectForm {
     consumer_key: String,
     default_username: String,
     api_version: String,
+    /// `jwt_bearer` (the default) or `web_server`.
+    flow: String,
     /// The private key file (PEM), or empty to keep the stored key.
     private_key: String,
+    /// The consumer secret, or empty to keep the stored one.
+    consumer_secret: String,
     /// A CA certificate file (PEM) to trust besides the built-in roots.
     extra_root_certificate: String,
 }
@@ -120,11 +137,37 @@ pub async fn save(
     page.consumer_key = form.consumer_key.trim().to_owned();
     page.default_username = form.default_username.trim().to_owned();
     page.api_version = form.api_version.trim().to_owned();
+    let flow = if form.flow.trim() == "web_server" {
+        ConnectionFlow::WebServer
+    } else {
+        ConnectionFlow::JwtBearer
+    };
+    page.flow = flow_name(flow).to_owned();
     let private_key = if form.private_key.trim().is_empty() {
-        stored.as_ref().map(|stored| stored.private_key_pem.clone())
+        stored
+            .as_ref()
+            .map(|stored| stored.private_key_pem.clone())
+            .or_else(|| (flow == ConnectionFlow::WebServer).then(|| SecretString::from("")))
     } else {
         Some(SecretString::from(form.private_key.clone()))
     };
+    let consumer_secret = Some(form.consumer_secret.trim().to_owned())
+        .filter(|secret| !secret.is_empty())
+        .map(SecretString::from)
+        .or_else(|| {
+            stored
+                .as_ref()
+                .and_then(|stored| stored.consumer_secret.clone())
+        });
+    // The default user's token stays while the app and the user stay the same.
+    let default_refresh_token = stored
+        .as_ref()
+        .filter(|stored| {
+            stored.consumer_key.trim() == page.consumer_key
+                && stored.login_url.trim() == page.login_url
+                && stored.is_default_user(&page.default_username)
+        })
+        .and_then(|stored| stored.default_refresh_token.clone());
     let Some(private_key_pem) = private_key else {
         page.problems.insert(
             "private_key_pem".into(),
@@ -138,7 +181,10 @@ pub async fn save(
     let connection = SalesforceConnection {
         login_url: page.login_url.clone(),
         consumer_key: page.consumer_key.clone(),
+        flow,
         private_key_pem,
+        consumer_secret,
+        default_refresh_token,
         default_username: page.default_username.clone(),
         api_version: Some(page.api_version.clone()).filter(|v| !v.is_empty()),
         extra_root_certificate_pem,

@@ -24,6 +24,9 @@ pub struct ErrorsPage {
     entries: Vec<(String, ErrorRow, String)>,
     pending: i64,
     waiting: i64,
+    /// The organisation's queued calls by why they wait (R16), as the store counts them
+    /// for `GET /v1/org`: (reason, label, calls).
+    reasons: Vec<(String, String, i64)>,
     /// How many calls the last retry queued, when the page follows one.
     retried: Option<usize>,
 }
@@ -71,7 +74,18 @@ pub async fn page(
             .find(|row| row.state == name)
             .map_or(0, |row| row.count)
     };
+    let reasons = state
+        .store
+        .waiting(Some(org_id), state.now())
+        .await?
+        .into_iter()
+        .map(|count| {
+            let label = c.t(&format!("wait-reason-{}", count.reason));
+            (count.reason, label, count.calls)
+        })
+        .collect();
     let page = ErrorsPage {
+        reasons,
         pending: count("pending"),
         waiting: count("waiting"),
         c,

@@ -6,7 +6,8 @@
 //! - [`error`]: [`error::ConsoleError`], an HTML page in both languages.
 //! - [`assets`]: htmx and the stylesheet, compiled in.
 //! - pages: [`overview`], [`calls`] (history, one call, contacts), [`errors`],
-//!   [`settings`], [`users`], [`connect`] (the Salesforce connection), [`signin`].
+//!   [`settings`], [`users`], [`connect`] (the Salesforce connection), [`signin`],
+//!   and [`agents`] (each agent connects their own Salesforce user; no session).
 //!
 //! Invariants: a page is a handler that gathers a view struct and renders
 //! one askama template (escaping by default); an htmx partial is a block of
@@ -16,6 +17,7 @@
 //! users and the connection, retrying errors and reading calls go through
 //! the same functions as the JSON API.
 
+pub mod agents;
 pub mod assets;
 pub mod calls;
 pub mod connect;
@@ -52,6 +54,11 @@ pub fn router() -> Router<AppState> {
             "/console/signin/salesforce/callback",
             get(signin::salesforce_callback),
         )
+        .route(
+            "/console/connect/{org}",
+            get(agents::page).post(agents::start),
+        )
+        .route("/console/connected", get(agents::callback))
         .route("/console/signout", post(signin::sign_out))
         .route("/console/language", post(signin::switch_language))
         .route("/console/calls", get(calls::list))
@@ -209,8 +216,18 @@ pub fn built_keys() -> Vec<String> {
                 "settings-schema-not-connected",
                 "settings-schema-unreachable",
                 "connect-test-ok",
+                "agent-unavailable",
+                "agent-failed",
+                "agent-not-linked",
+                "agent-connected",
             ]
             .map(str::to_owned),
+        )
+        .chain(
+            <crate::store::WaitReason as strum::VariantArray>::VARIANTS
+                .iter()
+                .map(|reason| format!("wait-reason-{}", reason.as_str()))
+                .chain(["due", "failed"].map(|reason| format!("wait-reason-{reason}"))),
         )
         .collect()
 }

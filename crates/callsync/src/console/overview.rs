@@ -32,6 +32,9 @@ pub struct OverviewPage {
     oldest_waiting: Option<String>,
     open_errors: i64,
     reach: Reach,
+    /// Salesforce users whose own connection Salesforce refused (web-server flow, R16):
+    /// their calls wait until they connect again.
+    refused_connections: usize,
     chart: Chart,
 }
 
@@ -123,7 +126,15 @@ pub async fn page(State(state): State<AppState>, session: Session) -> ConsoleRes
         })
         .collect();
     let reach = reach(&state, org, session.lang).await;
+    let refused_connections = state
+        .store
+        .user_connections(&org.id)
+        .await?
+        .iter()
+        .filter(|connection| connection.refused.is_some())
+        .count();
     let page = OverviewPage {
+        refused_connections,
         total_today: states.iter().map(|(_, count)| count).sum(),
         states,
         queue_depth: queue.depth,

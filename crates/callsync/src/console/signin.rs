@@ -287,7 +287,7 @@ async fn who_signed_in(
     let tokens = client
         .exchange_authorization_code(
             connection.consumer_key.trim(),
-            None,
+            connection.consumer_secret.as_ref(),
             &pending.redirect_uri,
             code,
             &verifier,

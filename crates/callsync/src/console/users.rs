@@ -4,8 +4,10 @@
 //! linked to an inactive or unknown Salesforce user, and users who handled
 //! calls but were never set up stand out. Each shows how its syncs have
 //! gone: the last success, the last failure and what it was, and how many
-//! calls wait (R16). Saving goes through the API's
-//! user check (`api::admin::checked_user`).
+//! calls wait (R16). With the web-server flow each linked user also shows
+//! their own Salesforce connection (connected when, or refused when and
+//! why), and the page warns when a connection is known to fail (R16).
+//! Saving goes through the API's user check (`api::admin::checked_user`).
 
 use askama::Template;
 use axum::extract::State;
@@ -68,6 +70,26 @@ pub struct UserLine {
     pub last_failure: Option<(String, String, String, bool)>,
     /// Calls waiting (R16).
     pub waiting: i64,
+    /// With the web-server flow: the user's own connection.
+    pub connection: Option<ConnectionLine>,
+}
+
+/// A linked user's own Salesforce connection (web-server flow).
+#[derive(Debug)]
+pub enum ConnectionLine {
+    /// The user has not connected yet: their calls wait.
+    None,
+    /// Connected at this time (in the organisation's zone).
+    Connected(String),
+    /// Salesforce refused the connection at this time, saying this: their calls wait
+    /// until they connect again.
+    Refused(String, String),
+}
+
+impl ConnectionLine {
+    pub fn fails(&self) -> bool {
+        !matches!(self, ConnectionLine::Connected(_))
+    }
 }
 
 #[derive(Debug, Template)]
@@ -79,6 +101,10 @@ pub struct UsersPage {
     directory_unavailable: bool,
     /// Problems of the "add a user" form.
     new_problems: Vec<(String, String)>,
+    /// With the web-server flow: the agents' connect page, and how many linked users'
+    /// connections are missing or refused.
+    connect_path: Option<String>,
+    failing_connections: usize,
 }
 
 /// The Salesforce user to suggest for a phone user: one whose name is the
@@ -111,8 +137,17 @@ async fn render(
 ) -> ConsoleResult<String> {
     let c = Chrome::new(session, "users", "/console/users");
     let org_id = &session.org.id;
-    let listed = match stored_connection(&session.org).ok().flatten() {
-        Some(connection) => match state.connections.default_user_client(org_id, &connection) {
+    let connection = stored_connection(&session.org).ok().flatten();
+    let web_server = connection
+        .as_ref()
+        .is_some_and(crate::crm::SalesforceConnection::is_web_server);
+    let connections = if web_server {
+        state.store.user_connections(org_id).await?
+    } else {
+        Vec::new()
+    };
+    let listed = match connection.as_ref() {
+        Some(connection) => match state.connections.default_user_client(org_id, connection) {
             Ok(client) => directory(&client).await.ok(),
             Err(_) => None,
         },
@@ -152,7 +187,25 @@ async fn render(
                 _ => Vec::new(),
             };
             let seen = health.remove(&user_id).unwrap_or_default();
+            let connection = match &sf_username {
+                Some(username) if web_server => Some(
+                    match connections
+                        .iter()
+                        .find(|known| known.sf_username.eq_ignore_ascii_case(username.trim()))
+                    {
+                        None => ConnectionLine::None,
+                        Some(known) => match &known.refused {
+                            Some((at, because)) => {
+                                ConnectionLine::Refused(c.time(at, &zone), because.clone())
+                            }
+                            None => ConnectionLine::Connected(c.time(&known.connected_at, &zone)),
+                        },
+                    },
+                ),
+                _ => None,
+            };
             UserLine {
+                connection,
                 last_success: seen.last_success.map(|at| c.time(&at, &zone)),
                 last_failure: seen.last_failure.map(|at| {
                     (
@@ -189,7 +242,13 @@ async fn render(
         }
         _ => Vec::new(),
     };
+    let failing_connections = users
+        .iter()
+        .filter(|user| user.connection.as_ref().is_some_and(ConnectionLine::fails))
+        .count();
     let page = UsersPage {
+        connect_path: web_server.then(|| format!("/console/connect/{org_id}")),
+        failing_connections,
         c,
         users,
         directory: listed,

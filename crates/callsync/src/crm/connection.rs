@@ -1,6 +1,8 @@
 //! How callsync reaches one organisation's Salesforce: the stored connection (JSON in the
 //! store's `orgs.salesforce` column), its redacted view for the admin API, and the cache of
-//! one `salesforce::Client` per organisation.
+//! one `salesforce::Client` per organisation — plus, with the web-server flow, one per
+//! Salesforce user who connected themselves (their refresh tokens are in the store's
+//! `salesforce_user_connections`, sealed).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,7 +17,9 @@ use sha2::{Digest as _, Sha256};
 use super::error::CrmError;
 
 /// One organisation's Salesforce connection: a connected app with a certificate, whose
-/// private key signs JWT bearer assertions for each Salesforce user callsync acts as.
+/// private key signs JWT bearer assertions for each Salesforce user callsync acts as — or,
+/// with [`ConnectionFlow::WebServer`], a connected app each Salesforce user approves for
+/// themselves (OAuth 2.0 web-server flow with PKCE), whose refresh tokens callsync keeps.
 ///
 /// Deserialises from the stored JSON (or an admin's request); there is deliberately no
 /// `Serialize`: the private key must never reach an API answer or a log by accident. Write
@@ -33,10 +37,26 @@ pub struct SalesforceConnection {
     /// The connected app's consumer key (the JWT's `iss`).
     #[schema(pattern = r"\S")]
     pub consumer_key: String,
-    /// The RSA private key (PEM) whose certificate the connected app holds. A secret: it
-    /// is only exposed to sign assertions and to be stored.
+    /// How callsync signs in as each Salesforce user: `jwt_bearer` (the default) or
+    /// `web_server`.
+    #[serde(default)]
+    pub flow: ConnectionFlow,
+    /// The RSA private key (PEM) whose certificate the connected app holds (JWT bearer
+    /// flow; empty with the web-server flow). A secret: it is only exposed to sign
+    /// assertions and to be stored.
+    #[serde(default = "no_secret")]
     #[schema(value_type = String, write_only)]
     pub private_key_pem: SecretString,
+    /// The connected app's consumer secret (web-server flow), sent when a code is redeemed
+    /// and a token refreshed. A secret, like the key.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
+    pub consumer_secret: Option<SecretString>,
+    /// The default user's refresh token (web-server flow), stored when the admin connects
+    /// that user. A secret.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
+    pub default_refresh_token: Option<SecretString>,
     /// The organisation's default Salesforce username: it writes the Tasks of calls nobody
     /// handled (R7) and does the searches.
     #[schema(pattern = r"\S")]
@@ -51,6 +71,21 @@ pub struct SalesforceConnection {
     pub extra_root_certificate_pem: Option<String>,
 }
 
+fn no_secret() -> SecretString {
+    SecretString::from("")
+}
+
+/// How callsync signs in as each Salesforce user of an organisation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionFlow {
+    /// One certificate for every user (pre-authorised by profile or permission set).
+    #[default]
+    JwtBearer,
+    /// Each user connects themselves with a button; callsync keeps their refresh tokens.
+    WebServer,
+}
+
 /// What the admin API may show of a connection: everything but the key, which is reduced
 /// to a fingerprint so an admin can tell which key is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -63,8 +98,15 @@ pub struct ConnectionView {
     pub default_username: String,
     /// See [`SalesforceConnection::api_version`].
     pub api_version: Option<String>,
-    /// `sha256:` and the first 8 bytes (hex) of the SHA-256 of the key's PEM text.
-    pub private_key_fingerprint: String,
+    /// See [`SalesforceConnection::flow`].
+    pub flow: ConnectionFlow,
+    /// `sha256:` and the first 8 bytes (hex) of the SHA-256 of the key's PEM text; absent
+    /// without a key (web-server flow).
+    pub private_key_fingerprint: Option<String>,
+    /// Whether a consumer secret is stored.
+    pub consumer_secret: bool,
+    /// Whether the default user has connected (web-server flow).
+    pub default_user_connected: bool,
     /// Whether an extra CA certificate is configured.
     pub extra_root_certificate: bool,
 }
@@ -74,7 +116,13 @@ pub struct ConnectionView {
 struct StoredConnection<'a> {
     login_url: &'a str,
     consumer_key: &'a str,
+    flow: ConnectionFlow,
+    #[serde(skip_serializing_if = "str::is_empty")]
     private_key_pem: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumer_secret: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_refresh_token: Option<&'a str>,
     default_username: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     api_version: Option<&'a str>,
@@ -101,7 +149,10 @@ impl SalesforceConnection {
         SalesforceConnection {
             login_url: sandbox.url(),
             consumer_key: credentials.client_id.clone(),
+            flow: ConnectionFlow::JwtBearer,
             private_key_pem: SecretString::from(credentials.private_key_pem.clone()),
+            consumer_secret: None,
+            default_refresh_token: None,
             default_username: credentials.username.clone(),
             api_version: None,
             extra_root_certificate_pem: None,
@@ -113,7 +164,13 @@ impl SalesforceConnection {
         let stored = StoredConnection {
             login_url: &self.login_url,
             consumer_key: &self.consumer_key,
+            flow: self.flow,
             private_key_pem: self.private_key_pem.expose_secret(),
+            consumer_secret: self.consumer_secret.as_ref().map(|s| s.expose_secret()),
+            default_refresh_token: self
+                .default_refresh_token
+                .as_ref()
+                .map(|s| s.expose_secret()),
             default_username: &self.default_username,
             api_version: self.api_version.as_deref(),
             extra_root_certificate_pem: self.extra_root_certificate_pem.as_deref(),
@@ -139,7 +196,11 @@ impl SalesforceConnection {
             return problem("consumer_key", "must not be empty");
         }
         let key = self.private_key_pem.expose_secret();
-        if !(key.contains("-----BEGIN") && key.contains("PRIVATE KEY-----")) {
+        let has_key = !key.trim().is_empty();
+        let key_needed = self.flow == ConnectionFlow::JwtBearer;
+        if (key_needed || has_key)
+            && !(key.contains("-----BEGIN") && key.contains("PRIVATE KEY-----"))
+        {
             return problem("private_key_pem", "must be a PEM private key");
         }
         if self.default_username.trim().is_empty() {
@@ -179,14 +240,43 @@ impl SalesforceConnection {
 
     /// The connection without its key, for API answers and logs.
     pub fn redacted(&self) -> ConnectionView {
-        let digest = Sha256::digest(self.private_key_pem.expose_secret().as_bytes());
+        let key = self.private_key_pem.expose_secret();
+        let fingerprint = (!key.trim().is_empty()).then(|| {
+            let digest = Sha256::digest(key.as_bytes());
+            format!("sha256:{}", hex::encode(&digest[..8]))
+        });
         ConnectionView {
             login_url: self.login_url.clone(),
             consumer_key: self.consumer_key.clone(),
             default_username: self.default_username.clone(),
             api_version: self.api_version.clone(),
-            private_key_fingerprint: format!("sha256:{}", hex::encode(&digest[..8])),
+            flow: self.flow,
+            private_key_fingerprint: fingerprint,
+            consumer_secret: self.consumer_secret.is_some(),
+            default_user_connected: self.default_refresh_token.is_some(),
             extra_root_certificate: self.extra_root_certificate_pem.is_some(),
+        }
+    }
+
+    /// Whether each Salesforce user connects themselves (web-server flow).
+    pub fn is_web_server(&self) -> bool {
+        self.flow == ConnectionFlow::WebServer
+    }
+
+    /// Whether `username` is the connection's default user (compared as Salesforce does,
+    /// ignoring case).
+    pub fn is_default_user(&self, username: &str) -> bool {
+        self.default_username
+            .trim()
+            .eq_ignore_ascii_case(username.trim())
+    }
+
+    /// The refresh-token flow for one user's `refresh_token` through this connection's app.
+    fn refresh_auth(&self, refresh_token: &SecretString) -> Auth {
+        Auth::RefreshToken {
+            client_id: self.consumer_key.trim().to_owned(),
+            client_secret: self.consumer_secret.clone(),
+            refresh_token: refresh_token.clone(),
         }
     }
 
@@ -194,21 +284,34 @@ impl SalesforceConnection {
     fn same_as(&self, other: &SalesforceConnection) -> bool {
         self.login_url == other.login_url
             && self.consumer_key == other.consumer_key
+            && self.flow == other.flow
             && self.private_key_pem.expose_secret() == other.private_key_pem.expose_secret()
+            && same_secret(&self.consumer_secret, &other.consumer_secret)
+            && same_secret(&self.default_refresh_token, &other.default_refresh_token)
             && self.default_username == other.default_username
             && self.api_version == other.api_version
             && self.extra_root_certificate_pem == other.extra_root_certificate_pem
     }
 
+    /// The organisation's client: JWT bearer (acting as nobody until `for_user`), or with the
+    /// web-server flow the default user's refresh token (an organisation whose default user
+    /// has not connected yet gets a client whose requests are refused as not connected).
     fn client_config(&self, options: &ClientOptions) -> ClientConfig {
-        let mut config = ClientConfig::new(
-            self.login_url.trim(),
-            Auth::JwtBearer {
+        let auth = match self.flow {
+            ConnectionFlow::JwtBearer => Auth::JwtBearer {
                 consumer_key: self.consumer_key.trim().to_owned(),
                 private_key_pem: self.private_key_pem.clone(),
                 audience: None,
             },
-        );
+            ConnectionFlow::WebServer => {
+                self.refresh_auth(self.default_refresh_token.as_ref().unwrap_or(&no_secret()))
+            }
+        };
+        self.config_with(auth, options)
+    }
+
+    fn config_with(&self, auth: Auth, options: &ClientOptions) -> ClientConfig {
+        let mut config = ClientConfig::new(self.login_url.trim(), auth);
         if let Some(version) = &self.api_version {
             config.api_version = version.trim_start_matches('v').to_owned();
         }
@@ -224,6 +327,10 @@ impl SalesforceConnection {
         };
         config
     }
+}
+
+fn same_secret(a: &Option<SecretString>, b: &Option<SecretString>) -> bool {
+    a.as_ref().map(|s| s.expose_secret()) == b.as_ref().map(|s| s.expose_secret())
 }
 
 fn is_api_version(version: &str) -> bool {
@@ -261,7 +368,14 @@ impl Default for ClientOptions {
 pub struct Connections {
     options: ClientOptions,
     clients: Mutex<HashMap<String, (SalesforceConnection, Client)>>,
+    /// Web-server flow: one client per (organisation, lower-case username), kept while the
+    /// connection and the user's refresh token are unchanged, so its access token is reused.
+    user_clients: Mutex<HashMap<(String, String), UserClient>>,
 }
+
+/// A cached client of one user: the connection it was built for, the SHA-256 (hex) of the
+/// refresh token it renews with, and the client.
+type UserClient = (SalesforceConnection, String, Client);
 
 impl Connections {
     /// An empty cache whose clients use `options`.
@@ -269,6 +383,7 @@ impl Connections {
         Connections {
             options,
             clients: Mutex::new(HashMap::new()),
+            user_clients: Mutex::new(HashMap::new()),
         }
     }
 
@@ -298,14 +413,58 @@ impl Connections {
         org_id: &str,
         connection: &SalesforceConnection,
     ) -> Result<Client, CrmError> {
-        Ok(self
-            .client(org_id, connection)?
-            .for_user(connection.default_username.trim()))
+        let client = self.client(org_id, connection)?;
+        Ok(match connection.flow {
+            ConnectionFlow::JwtBearer => client.for_user(connection.default_username.trim()),
+            // The client's own refresh token is the default user's.
+            ConnectionFlow::WebServer => client,
+        })
+    }
+
+    /// Web-server flow: the client acting as `username` with the refresh token the user
+    /// gave callsync when they connected (cached per organisation and user while the
+    /// connection and the token are unchanged).
+    pub fn user_client(
+        &self,
+        org_id: &str,
+        connection: &SalesforceConnection,
+        username: &str,
+        refresh_token: &SecretString,
+    ) -> Result<Client, CrmError> {
+        let key = (org_id.to_owned(), username.trim().to_lowercase());
+        let token_hash = hex::encode(Sha256::digest(refresh_token.expose_secret().as_bytes()));
+        let mut clients = lock(&self.user_clients);
+        if let Some((cached, cached_token, client)) = clients.get(&key)
+            && cached.same_as(connection)
+            && *cached_token == token_hash
+        {
+            return Ok(client.clone());
+        }
+        connection.check()?;
+        let config = connection.config_with(connection.refresh_auth(refresh_token), &self.options);
+        let client = Client::new(config)?;
+        clients.insert(key, (connection.clone(), token_hash, client.clone()));
+        Ok(client)
+    }
+
+    /// A client using the access token of a token answer as it is (not cached, never
+    /// renewed): to ask who approved a connection, once.
+    pub fn access_token_client(
+        &self,
+        connection: &SalesforceConnection,
+        tokens: &salesforce::TokenResponse,
+    ) -> Result<Client, CrmError> {
+        let auth = Auth::AccessToken {
+            instance_url: tokens.instance_url.clone(),
+            token: tokens.access_token.clone(),
+        };
+        Ok(Client::new(connection.config_with(auth, &self.options))?)
     }
 
     /// Drops the cached client of `org_id` (the organisation was disconnected or deleted).
     pub fn forget(&self, org_id: &str) {
         lock(&self.clients).remove(org_id);
+        lock(&self.user_clients).retain(|(org, _), _| org != org_id);
     }
 }
 

@@ -33,3 +33,10 @@ pub async fn directory(client: &Client) -> Result<Vec<DirectoryUser>, CrmError> 
         )?)
         .await?)
 }
+
+/// One user by Id (a record read): who approved a connection, with the token they gave.
+pub async fn user_by_id(client: &Client, id: &str) -> Result<DirectoryUser, CrmError> {
+    Ok(client
+        .get("User", id, &["Id", "Username", "Name", "Email", "IsActive"])
+        .await?)
+}

@@ -24,7 +24,9 @@ pub mod remedy;
 pub mod tasks;
 pub mod users;
 
-pub use connection::{ClientOptions, ConnectionView, Connections, SalesforceConnection};
+pub use connection::{
+    ClientOptions, ConnectionFlow, ConnectionView, Connections, SalesforceConnection,
+};
 pub use error::{CrmError, is_transient};
 pub use matching::{find_record, find_record_for_number};
 pub use remedy::{Failure, Remedy, Step};

@@ -208,6 +208,10 @@ pub enum WaitReason {
     /// An earlier create may still be on its way to Salesforce (its worker died or lost
     /// its lease mid-request): looking for its Task waits until it has landed or failed.
     CreateSettling,
+    /// The Salesforce user who writes the call's Task (web-server flow) has not connected,
+    /// or Salesforce refused their connection (token revoked, user deactivated): the call
+    /// waits until they connect again, then runs at once (R16).
+    ConnectionRevoked,
 }
 
 impl WaitReason {

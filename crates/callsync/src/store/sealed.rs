@@ -1,5 +1,6 @@
 //! The store's side of secrets at rest: what it seals before writing (an organisation's
-//! signing secret, its Salesforce connection JSON, retired signing secrets) and opens after
+//! signing secret, its Salesforce connection JSON, retired signing secrets, each Salesforce
+//! user's refresh token — `user_connections.rs`) and opens after
 //! reading, so [`OrgRow`] stays the plain in-memory view the rest of callsync reads, while
 //! the database holds only `sealed:v1:…` text (`crate::secrets`).
 
@@ -104,6 +105,7 @@ impl Store {
             .await?;
             changed += 1;
         }
+        changed += self.reseal_user_connections().await?;
         Ok(changed)
     }
 }

@@ -20,6 +20,7 @@ use callsync_core::task::{TaskContext, TaskFields};
 use jiff::{SignedDuration, Timestamp};
 use salesforce::ErrorKind;
 
+use super::writer::Writer;
 use super::{Outcome, Worker};
 use crate::crm::{self, CrmError, SalesforceConnection, Step};
 use crate::store::{
@@ -101,7 +102,19 @@ impl Worker {
         };
         match plan(&loaded, now) {
             Plan::Record(end) => Ok((end, Health::NotAsked)),
-            Plan::Write { create } => self.execute(item, loaded, create, now).await,
+            Plan::Write { create } => {
+                let connected = self
+                    .connected_users(
+                        &loaded.call,
+                        loaded.connection.as_ref().and_then(|c| c.as_ref().ok()),
+                    )
+                    .await?;
+                let (end, health) = self.execute(item, loaded, create, now).await?;
+                let end = self
+                    .refused_connection_waits(item, end, connected, now)
+                    .await?;
+                Ok((end, health))
+            }
         }
     }
 
@@ -273,7 +286,21 @@ impl Worker {
             Ok(username) => username,
             Err(end) => return Ok((end, Health::NotAsked)),
         };
-        let searcher = client.for_user(connection.default_username.trim());
+        let writer = match self
+            .writer_for(item, &client, &connection, &writer_username, now)
+            .await?
+        {
+            Writer::Ready(writer) => writer,
+            Writer::Wait(end) => return Ok((end, Health::NotAsked)),
+            Writer::Broken(error) => return Ok(fail(Step::Auth, error)),
+        };
+        let searcher = match self
+            .connections
+            .default_user_client(&item.org_id, &connection)
+        {
+            Ok(searcher) => searcher,
+            Err(error) => return Ok(fail(Step::Auth, error)),
+        };
         let mut found: Option<Match> = None;
         if create {
             found = match crate::index::find_record(
@@ -305,7 +332,6 @@ impl Worker {
             };
             context.record = found.clone();
         }
-        let writer = client.for_user(&writer_username);
         let (outcome, task_id, sent, step) =
             match next_action(&call, &settings, &written, &context, now) {
                 Action::Create(fields) => {
@@ -585,7 +611,7 @@ impl Worker {
     /// The Salesforce user the Task is written as (R5 `CreatedById`, R7):
     /// the handler's linked user, or the organisation's default user when no
     /// callsync user handled the call.
-    async fn writer_username(
+    pub(super) async fn writer_username(
         &self,
         call: &Call,
         connection: &SalesforceConnection,
