@@ -246,6 +246,44 @@ async fn r16_run(db: &TestDatabase) {
         .expect("the refusal is noted for the admin");
     assert!(refused.1.contains("invalid_grant"), "{refused:?}");
 
+    // The admin sees it: the refused connection on the users page and the overview, and
+    // the waiting call by its reason on the errors page.
+    let link = callsync::console::session::new_login_link(&store, "acme", Timestamp::now())
+        .await
+        .unwrap();
+    let signed_in = http
+        .post(format!("{url}/console/signin"))
+        .form(&[("token", link.rsplit('/').next().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let session = signed_in.headers()[SET_COOKIE].to_str().unwrap();
+    let session = format!("{}; callsync_lang=en", session.split(';').next().unwrap());
+    let page = |path: &'static str| {
+        let request = http
+            .get(format!("{url}{path}"))
+            .header(COOKIE, session.clone());
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let users = page("/console/users").await;
+    assert!(users.contains("data-connection=\"refused\""), "{users}");
+    assert!(users.contains("id=\"connections-failing\""), "{users}");
+    assert!(users.contains("/console/connect/acme"), "{users}");
+    let overview = page("/console/").await;
+    assert!(
+        overview.contains("id=\"connections-refused\""),
+        "{overview}"
+    );
+    let errors = page("/console/errors").await;
+    assert!(
+        errors.contains("data-reason=\"connection_revoked\""),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("A user must connect to Salesforce (again)"),
+        "{errors}"
+    );
+
     // The agent connects again: the call is synced at once, as exactly one Task.
     let (status, _) = connect(&http, &url, "acme", AGENT).await;
     assert_eq!(status, StatusCode::OK);
