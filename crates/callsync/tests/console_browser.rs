@@ -7,7 +7,9 @@
 //! the field) and then right ones (the preview shows the Task), posts
 //! signed events and sees the call with its Task link, makes a sandbox
 //! validation rule fail a call, sees the error, removes the rule and
-//! retries from the console, checks CSRF and the cookie's flags, and signs
+//! retries from the console, switches to the web-server flow where the
+//! default user and an agent each connect with a button (the agent's call is
+//! then written as the agent), checks CSRF and the cookie's flags, and signs
 //! out. It takes a screenshot of each page (the settings page in both
 //! languages) into `CALLSYNC_TEST_CONSOLE_SCREENSHOTS` (`docs/console/` to
 //! refresh the README's), or a temporary folder.
@@ -66,6 +68,12 @@ async fn an_admin_connects_configures_and_watches_callsync_in_chromium() {
 
     let SandboxOrg { sandbox, .. } = SandboxOrg::start().await;
     let credentials = sandbox.credentials().clone();
+    // An agent who connects their own Salesforce user (web-server flow, R14).
+    let agent = "agent@acme.example";
+    let agent_id = sandbox
+        .org()
+        .add_user(&sf_sandbox::NewUser::named(agent, "Aiko", "Sato"))
+        .to_string();
     let http = reqwest::Client::new();
     // Task fields for the custom-field mapping (R5.4): two of the right
     // types, one of a wrong type for the memo.
@@ -168,6 +176,8 @@ async fn an_admin_connects_configures_and_watches_callsync_in_chromium() {
         ("SANDBOX_URL", sandbox.url()),
         ("SANDBOX_CONSUMER_KEY", credentials.client_id.clone()),
         ("SANDBOX_USERNAME", credentials.username.clone()),
+        ("SANDBOX_CONSUMER_SECRET", credentials.client_secret.clone()),
+        ("SANDBOX_AGENT", agent.to_owned()),
         ("SANDBOX_KEY_FILE", key_file.display().to_string()),
         ("CHROMIUM", chromium.display().to_string()),
         ("SCREENSHOTS", screenshots.display().to_string()),
@@ -198,7 +208,17 @@ async fn an_admin_connects_configures_and_watches_callsync_in_chromium() {
         report.contains("console: every step passed"),
         "the script did not finish:\n{report}"
     );
+    // The agent's call was written with the agent's own connection (R14 "as each user").
+    let agents_task: Vec<_> = sandbox
+        .org()
+        .records("Task")
+        .into_iter()
+        .filter(|task| task["CallObject"] == "c-3")
+        .collect();
+    assert_eq!(agents_task.len(), 1, "{agents_task:?}");
+    assert_eq!(agents_task[0]["CreatedById"], agent_id.as_str());
     for page in [
+        "agent-connect",
         "signin",
         "overview",
         "calls",

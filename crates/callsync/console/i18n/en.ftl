@@ -281,6 +281,7 @@ users-connect-link = Each agent connects their own Salesforce user here:
 users-connection-connected = Connected { $time }
 users-connection-refused = Salesforce refused the connection { $time }: calls wait until the user connects again.
 users-connection-none = Not connected: calls wait until the user connects.
+users-connection-default = Connected on the Salesforce page (the default user)
 users-connections-failing = { $count } linked users cannot be written as: their connection is missing or was refused. Their calls wait and are synced when they connect.
 overview-connections-refused = Salesforce refused the connection of { $count } users: their calls wait until they connect again.
 errors-waiting-by-reason = Why calls wait

@@ -81,6 +81,8 @@ pub enum ConnectionLine {
     None,
     /// Connected at this time (in the organisation's zone).
     Connected(String),
+    /// The organisation's default user, connected on the Salesforce page.
+    DefaultUser,
     /// Salesforce refused the connection at this time, saying this: their calls wait
     /// until they connect again.
     Refused(String, String),
@@ -88,7 +90,10 @@ pub enum ConnectionLine {
 
 impl ConnectionLine {
     pub fn fails(&self) -> bool {
-        !matches!(self, ConnectionLine::Connected(_))
+        !matches!(
+            self,
+            ConnectionLine::Connected(_) | ConnectionLine::DefaultUser
+        )
     }
 }
 
@@ -187,7 +192,15 @@ async fn render(
                 _ => Vec::new(),
             };
             let seen = health.remove(&user_id).unwrap_or_default();
+            let default_user = connection
+                .as_ref()
+                .filter(|connection| connection.default_refresh_token.is_some());
             let connection = match &sf_username {
+                Some(username)
+                    if default_user.is_some_and(|default| default.is_default_user(username)) =>
+                {
+                    Some(ConnectionLine::DefaultUser)
+                }
                 Some(username) if web_server => Some(
                     match connections
                         .iter()

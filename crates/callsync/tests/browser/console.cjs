@@ -42,10 +42,10 @@ async function postEvents(events) {
   expect(response.status === 202, `events accepted, got ${response.status}: ${await response.text()}`);
 }
 
-function answeredCall(callId) {
+function answeredCall(callId, user = 'u1') {
   const at = (secondsAgo) => new Date(Date.now() - secondsAgo * 1000).toISOString();
   const event = (suffix, type, secondsAgo, extra = {}) => ({
-    id: `${callId}-${suffix}`, org: 'acme', call_id: callId, user: 'u1',
+    id: `${callId}-${suffix}`, org: 'acme', call_id: callId, user,
     occurred_at: at(secondsAgo), direction: 'outbound',
     user_number: '050-1111-2222', customer_number: '03-1234-5678', type, ...extra,
   });
@@ -222,6 +222,39 @@ async function main() {
     await page.locator('tr[data-user="u1"] td.health div.ok').waitFor();
     expect((await page.locator('tr[data-user="u1"] td.health').innerText()).includes('FIELD_CUSTOM_VALIDATION_EXCEPTION'), 'the last failure');
     await shot(page, 'users');
+
+    step('the web-server flow: the default user and an agent each connect with a button');
+    await page.goto(`${base}/console/salesforce`);
+    await page.check('#flow-web-server');
+    await page.fill('#consumer_secret', env('SANDBOX_CONSUMER_SECRET'));
+    await page.click('#save-connection');
+    await page.locator('#connection-saved').waitFor();
+    await page.locator('#default-user-connection .notice.warn').waitFor();
+    await page.click('#connect-default-user');
+    await page.locator('#agent-notice.ok').waitFor();
+    expect(page.url().startsWith(`${base}/console/connected`), `back from Salesforce: ${page.url()}`);
+    await page.goto(`${base}/console/users`);
+    await page.fill('#add-user input[name=user_id]', 'u2');
+    await page.fill('#add-user input[name=name]', '佐藤 愛子');
+    await page.fill('#add-user input[name=sf_username]', env('SANDBOX_AGENT'));
+    await page.click('#add-user button[type=submit]');
+    await page.locator('tr[data-user="u2"] [data-connection="none"]').waitFor();
+    expect(await page.locator('#connections-failing').count() === 1, 'the admin is warned: u2 has not connected');
+    // The agent opens the link the admin sends them, and presses the button.
+    const agent = await browser.newContext({ locale: 'ja-JP' });
+    const agentPage = await agent.newPage();
+    await agentPage.goto(`${base}${await page.locator('#agent-connect-link').getAttribute('href')}`);
+    await shot(agentPage, 'agent-connect');
+    await agentPage.fill('#agent-connect input[name=username]', env('SANDBOX_AGENT'));
+    await agentPage.click('#agent-connect-button');
+    await agentPage.locator('#agent-notice.ok').waitFor();
+    expect((await agentPage.locator('#agent-notice').innerText()).includes(env('SANDBOX_AGENT')), 'connected as the agent');
+    await agent.close();
+    await page.goto(`${base}/console/users`);
+    await page.locator('tr[data-user="u2"] [data-connection="connected"]').waitFor();
+    expect(await page.locator('#connections-failing').count() === 0, 'no warning left');
+    await postEvents(answeredCall('c-3', 'u2'));
+    await reloadUntil(page, `${base}/console/calls`, 'tr[data-call="c-3"] a.task-link', 'call c-3 synced as the agent');
 
     step("another organisation's call is a 404");
     const other = await browser.newContext();
