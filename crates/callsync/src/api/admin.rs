@@ -85,7 +85,8 @@ pub(super) struct CallView {
     updated_at: Timestamp,
     sync_state: SyncState,
     /// Why the call waits, while it does (R16): `salesforce_unavailable`, `daily_limit`,
-    /// `api_budget`, `opening_event` or `create_settling`.
+    /// `api_budget`, `opening_event`, `create_settling` or `connection_revoked` (the
+    /// Salesforce user who writes it must connect, again).
     wait_reason: Option<String>,
     task_id: Option<String>,
     #[schema(value_type = Option<Object>)]
