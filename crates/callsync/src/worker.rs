@@ -26,6 +26,7 @@
 
 mod breaker;
 mod step;
+mod unknown;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

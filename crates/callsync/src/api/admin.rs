@@ -87,6 +87,9 @@ pub(super) struct CallView {
     /// Why the call waits, while it does (R16): `salesforce_unavailable`, `daily_limit`,
     /// `api_budget`, `opening_event` or `create_settling`.
     wait_reason: Option<String>,
+    /// Why the organisation's logging policy wrote nothing (R12), when `sync_state` is
+    /// `skipped`: `policy`, `never_log_list` or `too_short`.
+    skip_reason: Option<String>,
     task_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     linked: Option<Value>,
@@ -108,6 +111,7 @@ impl From<CallRow> for CallView {
             updated_at: row.updated_at,
             sync_state: row.sync_state,
             wait_reason: row.wait_reason,
+            skip_reason: row.skip_reason,
             task_id: row.task_id,
             linked,
         }

@@ -24,6 +24,8 @@ pub enum Step {
     UpdateTask,
     /// Reading the Task's schema (R11 settings checks).
     CheckSchema,
+    /// Creating the Lead or Contact for an unknown number (R13).
+    CreateRecord,
 }
 
 impl Step {
@@ -36,6 +38,7 @@ impl Step {
             Step::CreateTask => "create_task",
             Step::UpdateTask => "update_task",
             Step::CheckSchema => "check_schema",
+            Step::CreateRecord => "create_record",
         }
     }
 
@@ -48,6 +51,7 @@ impl Step {
             Step::CreateTask => "creating the Task",
             Step::UpdateTask => "updating the Task",
             Step::CheckSchema => "reading the Task's fields",
+            Step::CreateRecord => "creating the Lead or Contact for an unknown number",
         }
     }
 }
@@ -84,6 +88,52 @@ fn generic_remedy(failure: &Failure<'_>) -> String {
     )
 }
 
+/// R13: what to do when Salesforce refuses the Lead or Contact created for an unknown
+/// number. The call's Task is written all the same, without a link, and the next call from
+/// the number tries again; each remedy says so.
+fn record_remedy(code: &str, message: &str, fields: &[String]) -> Option<String> {
+    const AFTER: &str = "The call's Task was written without a link; the next call from \
+                         this number tries again (retrying this entry only clears it)";
+    Some(match code {
+        "DUPLICATES_DETECTED" => format!(
+            "a duplicate rule in Salesforce refused the record callsync creates for an unknown \
+             number ({message}): a matching record already exists. Add the number to that \
+             record's Phone field so calls link to it, let the rule allow records from \
+             callsync's Salesforce users, or set unknown numbers to 'unlinked'. {AFTER}"
+        ),
+        "REQUIRED_FIELD_MISSING" => format!(
+            "the organisation requires fields on new Leads or Contacts that callsync does not \
+             fill ({}): make them optional or give them a default value in Salesforce, or set \
+             unknown numbers to 'unlinked'. {AFTER}",
+            if fields.is_empty() {
+                message.to_owned()
+            } else {
+                fields.join(", ")
+            }
+        ),
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION" => format!(
+            "a validation rule in Salesforce refused the record created for an unknown number: \
+             {message}; change the rule or the name templates in the settings. {AFTER}"
+        ),
+        "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED" | "FIELD_INTEGRITY_EXCEPTION" => {
+            format!(
+                "Salesforce refused an Id of the new record ({message}): check the Account set \
+                 for new Contacts (unknown numbers → account) and the owner rule's user. {AFTER}"
+            )
+        }
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" | "BAD_VALUE_FOR_RESTRICTED_PICKLIST" => format!(
+            "a value sent with the new record is not in its picklist ({message}): choose a Lead \
+             Source that exists in Salesforce (unknown numbers → lead source). {AFTER}"
+        ),
+        code if code.starts_with("INSUFFICIENT_ACCESS") => format!(
+            "the Salesforce user writing the call may not create Leads or Contacts ({message}): \
+             give its profile or a permission set the right, or set unknown numbers to \
+             'unlinked'. {AFTER}"
+        ),
+        _ => return None,
+    })
+}
+
 /// The remedy for a code callsync knows, or `None`.
 fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<String> {
     let Failure {
@@ -93,6 +143,11 @@ fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<St
         fields,
     } = *failure;
     let message = message.trim();
+    if step == Step::CreateRecord
+        && let Some(remedy) = record_remedy(code, message, fields)
+    {
+        return Some(remedy);
+    }
     let mapped = |field: &str| settings.and_then(|s| mapped_value_label(&s.custom_fields, field));
     // The field the error is about: Salesforce names it in `fields`, or only in the message
     // ("No such column 'Memo__c' on sobject of type Task").
@@ -370,6 +425,30 @@ mod tests {
     /// Messages are the ones Salesforce sends (see sf-sandbox's error shapes and the issue
     /// reports cited there).
     const CASES: &[Case] = &[
+        (
+            Step::CreateRecord,
+            "DUPLICATES_DETECTED",
+            "Use one of these records?",
+            &[],
+            &[
+                "a duplicate rule in Salesforce refused the record callsync creates",
+                "written without a link",
+            ],
+        ),
+        (
+            Step::CreateRecord,
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [Region__c]",
+            &["Region__c"],
+            &["requires fields on new Leads or Contacts", "(Region__c)"],
+        ),
+        (
+            Step::CreateRecord,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+            &[],
+            &["reconnect the Salesforce user"],
+        ),
         (
             Step::CreateTask,
             "INVALID_SESSION_ID",
