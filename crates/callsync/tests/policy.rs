@@ -430,3 +430,81 @@ callsync::on_both_backends! {
         assert!(errors[0].remedy.contains("written without a link"), "{}", errors[0].remedy);
     }
 }
+
+callsync::on_both_backends! {
+    async fn r13_a_record_remembered_long_ago_that_r3_no_longer_finds_is_replaced(db: &TestDatabase) {
+        let settings = Settings {
+            unknown_numbers: creating(UnknownNumberAction::CreateLead),
+            ..Settings::default()
+        };
+        let world = World::new(db, settings).await;
+        // callsync created a Lead for the number an hour ago; someone deleted it since.
+        let admin = world.sandbox.org().admin_user();
+        let gone = world
+            .sandbox
+            .org()
+            .insert(admin, "Lead", json!({"LastName": "Old", "Company": "Old", "Phone": UNKNOWN}))
+            .unwrap();
+        world.sandbox.org().delete(admin, "Lead", gone.as_str()).unwrap();
+        let an_hour_ago = Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        let claim = world
+            .store
+            .claim_unknown_number("acme", "+81661234567", "Lead", "old-call", an_hour_ago)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(world.store.record_unknown_number(&claim, gone.as_str(), an_hour_ago).await.unwrap());
+
+        world.post(&incoming("r1", 0, UNKNOWN, 30)).await;
+        world.sync().await;
+        let leads = world.records("Lead");
+        assert_eq!(leads.len(), 1, "a new Lead: {leads:#?}");
+        assert_ne!(leads[0]["Id"], gone.as_str());
+        assert_eq!(world.task_of("r1")["WhoId"], leads[0]["Id"]);
+        let row = world.store.unknown_number("acme", "+81661234567").await.unwrap().unwrap();
+        assert_eq!(row.record_id.as_deref(), leads[0]["Id"].as_str());
+    }
+}
+
+callsync::on_both_backends! {
+    async fn r13_a_claim_whose_create_is_under_way_makes_the_call_wait_and_a_dead_one_is_taken_over(db: &TestDatabase) {
+        let settings = Settings {
+            unknown_numbers: creating(UnknownNumberAction::CreateLead),
+            ..Settings::default()
+        };
+        let world = World::new(db, settings).await;
+        // Another instance claimed the number a moment ago and is creating the Lead.
+        let claim = world
+            .store
+            .claim_unknown_number("acme", "+81661234567", "Lead", "other-call", Timestamp::now())
+            .await
+            .unwrap()
+            .unwrap();
+        world.post(&incoming("w1", 0, UNKNOWN, 30)).await;
+        for _ in 0..3 {
+            world.worker.run_once().await.unwrap();
+        }
+        let row = world.store.call("acme", "w1").await.unwrap().unwrap();
+        assert_eq!((row.sync_state, row.wait_reason.as_deref()), (SyncState::Waiting, Some("create_settling")));
+        assert!(world.records("Lead").is_empty());
+        assert!(world.records("Task").is_empty(), "the Task waits for the record");
+
+        // That instance died before sending anything: its claim, an hour old, is taken over.
+        world.store.release_unknown_number(&claim).await.unwrap();
+        let an_hour_ago = Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        world
+            .store
+            .claim_unknown_number("acme", "+81661234567", "Lead", "other-call", an_hour_ago)
+            .await
+            .unwrap()
+            .unwrap();
+        world.post(&incoming("w2", 100, UNKNOWN, 30)).await;
+        world.sync().await;
+        let leads = world.records("Lead");
+        assert_eq!(leads.len(), 1, "{leads:#?}");
+        assert_eq!(world.task_of("w2")["WhoId"], leads[0]["Id"]);
+        let row = world.store.unknown_number("acme", "+81661234567").await.unwrap().unwrap();
+        assert_eq!(row.record_id.as_deref(), leads[0]["Id"].as_str());
+        assert_ne!(row.claimed_by, "other-call");
+    }
+}

@@ -29,7 +29,8 @@ pub async fn create_record(
 }
 
 /// The oldest `object` record whose `Phone` is `phone` (as callsync wrote it) and that was
-/// created at or after `since`: the record of a create whose answer was lost. SOQL reads
+/// created at or after `since` (a Lead not converted, R3.5): the record of a create whose
+/// answer was lost. SOQL reads
 /// the database itself, not the search index, so a record created a moment ago is found.
 /// One API call.
 pub async fn find_created_record(
@@ -50,7 +51,7 @@ pub async fn find_created_record(
             since
         )?,
         _ => soql!(
-            "SELECT Id FROM Lead WHERE Phone = {} AND CreatedDate >= {} ORDER BY CreatedDate ASC, Id ASC LIMIT 1",
+            "SELECT Id FROM Lead WHERE Phone = {} AND CreatedDate >= {} AND IsConverted = false ORDER BY CreatedDate ASC, Id ASC LIMIT 1",
             phone,
             since
         )?,

@@ -31,6 +31,13 @@ use crate::store::{
 /// How long a call waits for another call's create of the same number to finish.
 const WAIT_FOR_OTHER_CREATE: SignedDuration = SignedDuration::from_secs(1);
 
+/// How long a record callsync created is linked from memory when R3 does not find it.
+/// R3 finds a created record itself within moments (SOQL reads the database, and the
+/// record is put into the phone index at once): memory covers the calls racing its create
+/// and the search index's lag. Later, R3 not finding it means it was deleted, converted or
+/// given another number, and linking it would fail or be wrong: a new record is made.
+const REMEMBER_CREATED: SignedDuration = SignedDuration::from_mins(15);
+
 /// What R13 gives the Task.
 pub(super) enum Unknown {
     /// Link this record (created now, or earlier for the same number).
@@ -122,8 +129,9 @@ impl Worker {
     ) -> anyhow::Result<Holding> {
         let store = &self.store;
         let (org, key) = (item.org_id.as_str(), record.number_key.as_str());
-        // Two rounds: a claim lost to a racing step is read back and judged like any other.
-        for _ in 0..2 {
+        // A few rounds: a claim lost to a racing step is read back and judged like any
+        // other, and a forgotten record makes room for a new claim.
+        for _ in 0..3 {
             let Some(row) = store.unknown_number(org, key).await? else {
                 match store
                     .claim_unknown_number(org, key, record.object_name(), &item.call_id, now)
@@ -144,6 +152,13 @@ impl Worker {
                 .and_then(|id| SalesforceId::parse(id).ok())
             {
                 let at = row.created_at.unwrap_or(row.claimed_at);
+                if at
+                    .checked_add(REMEMBER_CREATED)
+                    .is_ok_and(|until| now >= until)
+                {
+                    store.forget_unknown_number(org, key, id.to_18()).await?;
+                    continue;
+                }
                 return Ok(Holding::Done(Box::new(Unknown::Linked(
                     record.created(id, at),
                 ))));
