@@ -16,6 +16,8 @@
 //! - [`template`]: subject and comment templates (R5.3).
 //! - [`task`]: the Task fields (R5, R5.1–R5.4).
 //! - [`settings`]: per-organisation settings and their validation (R11).
+//! - [`policy`]: the logging policy — per kind, minimum talk time, never-log list (R12).
+//! - [`unknown`]: the Lead or Contact created for a number no record holds (R13).
 //! - [`sync`]: what to do now — wait, never, create, update (R6, R10).
 //!
 //! R1 (which objects) is reflected in [`matching::RecordObject`]: only Contact, Account,
@@ -85,7 +87,9 @@ pub mod ids;
 pub mod matching;
 pub mod owner;
 pub mod phone;
+pub mod policy;
 pub mod settings;
 pub mod sync;
 pub mod task;
 pub mod template;
+pub mod unknown;

@@ -100,6 +100,8 @@ pub enum MatchedBy {
         /// The field.
         field: String,
     },
+    /// R13: callsync created it for a number no record held.
+    Created,
 }
 
 /// The record a call is linked to, with what the Task (R5) and contact entry (R4) need.

@@ -229,6 +229,13 @@ impl PhoneNumber {
         self.extension.as_deref()
     }
 
+    /// The number in its country's national format (`03-1234-5678`), as a person there
+    /// dials it; `None` when libphonenumber does not call it valid.
+    pub fn national(&self) -> Option<String> {
+        let parsed = PHONE_NUMBER_UTIL.parse(self.e164()?, None).ok()?;
+        Some(parsed.format_as(PhoneNumberFormat::National).into_owned())
+    }
+
     /// Whether two numbers are the same number (R3.6).
     pub fn same_number(&self, other: &PhoneNumber) -> bool {
         self.key == other.key

@@ -9,7 +9,9 @@ use crate::call::CallKind;
 use crate::event::TransferKind;
 use crate::ids::SalesforceId;
 use crate::phone::PhoneRegion;
+use crate::policy::LoggingPolicy;
 use crate::template::unknown_placeholders;
+use crate::unknown::UnknownNumbers;
 
 /// When the Task is created (R5, R10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -208,6 +210,10 @@ pub struct Settings {
     pub time_zone: String,
     /// Label language.
     pub language: Language,
+    /// R12: which calls are logged, and how.
+    pub policy: LoggingPolicy,
+    /// R13: what a call from a number no record holds links.
+    pub unknown_numbers: UnknownNumbers,
 }
 
 impl Default for Settings {
@@ -227,7 +233,7 @@ pub struct SettingsProblem {
 }
 
 impl SettingsProblem {
-    fn new(field: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, reason: impl Into<String>) -> Self {
         SettingsProblem {
             field: field.to_owned(),
             reason: reason.into(),
@@ -316,6 +322,8 @@ impl Settings {
             default_region: "JP".to_owned(),
             time_zone: "Asia/Tokyo".to_owned(),
             language,
+            policy: LoggingPolicy::default(),
+            unknown_numbers: UnknownNumbers::default(),
         }
     }
 
@@ -397,6 +405,8 @@ impl Settings {
                 ),
             ));
         }
+        self.policy.validate(&mut problems);
+        self.unknown_numbers.validate(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -428,6 +438,22 @@ impl Settings {
                 ));
             }
             _ => {}
+        }
+        if self.policy.uses_open_status()
+            && let Some(status) = schema.field("Status")
+            && !status
+                .picklist_values
+                .iter()
+                .any(|value| value == &self.policy.open_status)
+        {
+            problems.push(SettingsProblem::new(
+                "policy.open_status",
+                format!(
+                    "`{}` is not a value of the Task Status picklist ({})",
+                    self.policy.open_status,
+                    status.picklist_values.join(", ")
+                ),
+            ));
         }
         for (field, name, expected_type) in self.custom_fields.named() {
             let Some(name) = name else { continue };

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::call::{Call, CallKind};
 use crate::ids::SalesforceId;
+use crate::policy::{Logging, SkipReason};
 use crate::settings::{Settings, Timing};
 use crate::task::{TaskContext, TaskFields, task_fields};
 
@@ -23,6 +24,19 @@ pub enum NeverReason {
     VoicemailAtCallStart,
     /// R8, R10: a predictive call an agent talked on is synced only with timing `call_end`.
     PredictiveTalkAtCallStart,
+    /// R12: the organisation's logging policy does not log it.
+    Skipped(SkipReason),
+}
+
+impl NeverReason {
+    /// The policy's reason, when the call is skipped by R12 rather than never synced by
+    /// R2/R8.
+    pub fn skipped(&self) -> Option<SkipReason> {
+        match self {
+            NeverReason::Skipped(reason) => Some(*reason),
+            _ => None,
+        }
+    }
 }
 
 /// Whether the Task of a call that has none yet is due (R10 creation table).
@@ -47,7 +61,38 @@ pub const OPENING_EVENT_GRACE: SignedDuration = SignedDuration::from_mins(5);
 /// (`dialing`/`ringing`) carries the call's `predictive` and `click_to_call` markers, so a
 /// Task that is due waits for it; an ended call stops waiting [`OPENING_EVENT_GRACE`] after
 /// its end (`now` is the service's clock), so a lost opening event never loses the call.
+///
+/// Then the logging policy (R12) has its say: a call on the never-log list is skipped as
+/// soon as its numbers are known; a due call is skipped when its kind (or, too short, its
+/// missed kind) is not logged; and with a minimum talk time an answered call waits for its
+/// end, which alone tells its talk time.
 pub fn creation_due(call: &Call, settings: &Settings, now: Timestamp) -> CreationDue {
+    let due = opening_checked_due(call, settings, now);
+    let policy = &settings.policy;
+    let region = settings.region();
+    match due {
+        CreationDue::Never(reason) => CreationDue::Never(reason),
+        _ if policy.never_logged(call, region) => {
+            CreationDue::Never(NeverReason::Skipped(SkipReason::NeverLogList))
+        }
+        CreationDue::Wait => CreationDue::Wait,
+        CreationDue::Now => {
+            let Some(kind) = call.kind() else {
+                return CreationDue::Wait;
+            };
+            if policy.needs_talk_time(kind) && call.end().is_none() {
+                return CreationDue::Wait;
+            }
+            match policy.decide(call, kind, region) {
+                Logging::Skip(reason) => CreationDue::Never(NeverReason::Skipped(reason)),
+                Logging::Log { .. } => CreationDue::Now,
+            }
+        }
+    }
+}
+
+/// The R10 table, and the wait for the opening event.
+fn opening_checked_due(call: &Call, settings: &Settings, now: Timestamp) -> CreationDue {
     match table_creation_due(call, settings) {
         CreationDue::Now if !call.has_opening_event() => {
             let waited_enough = call

@@ -12,6 +12,7 @@ use crate::call::{Call, CallKind};
 use crate::event::TransferKind;
 use crate::ids::SalesforceId;
 use crate::matching::Match;
+use crate::policy::Logging;
 use crate::settings::{Settings, Timing};
 use crate::template::{Placeholder, render};
 
@@ -321,6 +322,18 @@ pub fn task_fields(
     now: Timestamp,
 ) -> Option<TaskFields> {
     let kind = call.kind().filter(|kind| *kind != CallKind::Extension)?;
+    // R12: a too-short call may be written as its missed kind, and a kind as open.
+    let (kind, open) = match settings.policy.decide(call, kind, settings.region()) {
+        Logging::Log { kind, open } => (kind, open),
+        // Only reached for a Task that exists (the policy is decided before the create),
+        // which is kept up to date as the kind it was created as would be.
+        Logging::Skip(_) => (settings.policy.logged_kind(call, kind), false),
+    };
+    let status = if open {
+        &settings.policy.open_status
+    } else {
+        &settings.task_status
+    };
     let values = placeholder_values(call, kind, settings, context);
     let subject = render(&settings.subject_template(kind), &values);
     // R5.2: with timing call_start a missed call's comment is its label; otherwise the template.
@@ -340,7 +353,7 @@ pub fn task_fields(
         field::SUBJECT,
         Value::String(shorten(subject.trim(), SUBJECT_MAX)),
     );
-    fields.insert(field::STATUS, Value::String(settings.task_status.clone()));
+    fields.insert(field::STATUS, Value::String(status.clone()));
     fields.insert(
         field::DESCRIPTION,
         text(Some(shorten(&description, DESCRIPTION_MAX)).filter(|d| !d.is_empty())),

@@ -26,6 +26,7 @@
 
 mod breaker;
 mod step;
+mod unknown;
 mod writer;
 
 use std::collections::{HashMap, HashSet};

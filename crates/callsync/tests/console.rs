@@ -535,3 +535,82 @@ async fn r9_the_error_log_shows_each_remedy_in_the_consoles_language() {
         .unwrap();
     assert!(answer.to_string().contains(&remedy), "{answer}");
 }
+
+#[tokio::test]
+async fn r12_r13_the_settings_page_saves_the_policy_and_unknown_numbers_and_names_what_is_wrong() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let cookie = app.sign_in("acme").await;
+    let page = app
+        .get("/console/settings", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for field in [
+        "policy_missed_incoming",
+        "policy_never_log_numbers",
+        "unknown_action",
+    ] {
+        assert!(page.contains(&format!("name=\"{field}\"")), "{field}");
+    }
+    let token = app.csrf(&cookie).await;
+    let mut form = vec![
+        ("csrf", token.as_str()),
+        ("timing", "call_end"),
+        ("task_status", "Completed"),
+        ("owner_rule", "handler"),
+        ("default_region", "JP"),
+        ("time_zone", "Asia/Tokyo"),
+        ("language", "en"),
+        ("comment_template", "{MEMO}"),
+        ("policy_voicemail", "dont_log"),
+        ("policy_missed_incoming", "log_as_open"),
+        ("policy_open_status", "Not Started"),
+        ("policy_min_talk_seconds", "7"),
+        ("policy_too_short", "dont_log"),
+        (
+            "policy_never_log_numbers",
+            "03-1234-5678\r\n\r\n+81 90 1111 2222\r\n",
+        ),
+        ("unknown_action", "create_lead"),
+        ("unknown_company_template", "Walk-in"),
+        ("unknown_auto_assign", "on"),
+        ("skip_salesforce_check", "on"),
+    ];
+    let response = app.post("/console/settings", &cookie, &form).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let saved: Value =
+        serde_json::from_str(&app.store.org("acme").await.unwrap().unwrap().settings_json).unwrap();
+    assert_eq!(saved["policy"]["kinds"]["voicemail"], "dont_log");
+    assert_eq!(saved["policy"]["kinds"]["missed_incoming"], "log_as_open");
+    assert_eq!(saved["policy"]["kinds"]["outgoing"], "log");
+    assert_eq!(saved["policy"]["min_talk_seconds"], 7);
+    assert_eq!(saved["policy"]["too_short"], "dont_log");
+    assert_eq!(
+        saved["policy"]["never_log_numbers"],
+        json!(["03-1234-5678", "+81 90 1111 2222"])
+    );
+    assert_eq!(saved["unknown_numbers"]["action"], "create_lead");
+    assert_eq!(saved["unknown_numbers"]["company_template"], "Walk-in");
+    assert_eq!(
+        saved["unknown_numbers"]["last_name_template"],
+        "{CUSTOMER_NUMBER}"
+    );
+    assert_eq!(saved["unknown_numbers"]["auto_assign"], true);
+
+    // A Contact without its Account is refused beside its field, and nothing changes.
+    form.retain(|(name, _)| !["unknown_action", "policy_min_talk_seconds"].contains(name));
+    form.push(("unknown_action", "create_contact"));
+    form.push(("policy_min_talk_seconds", "seven"));
+    let response = app.post("/console/settings", &cookie, &form).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("data-field=\"policy.min_talk_seconds\""),
+        "{page}"
+    );
+    let unchanged: Value =
+        serde_json::from_str(&app.store.org("acme").await.unwrap().unwrap().settings_json).unwrap();
+    assert_eq!(unchanged, saved);
+}

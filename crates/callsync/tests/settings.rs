@@ -489,3 +489,51 @@ callsync::on_both_backends! {
         assert!(ok && help.contains("Status picklist") && help.contains("--org"), "{help}");
     }
 }
+
+callsync::on_both_backends! {
+    /// R12, R13, R11: the logging policy (with its lists) and the unknown-number settings
+    /// are saved through the API, and what is wrong is refused naming the field.
+    async fn r12_r13_policy_and_unknown_number_settings_are_saved_or_refused_by_field(db: &TestDatabase) {
+        let app = TestApp::spawn(db).await;
+        let (_, defaults) = app.get("/v1/settings", &app.acme_admin).await;
+        assert_eq!(defaults["policy"]["kinds"]["outgoing"], "log", "R12 defaults log every kind");
+        assert_eq!(defaults["unknown_numbers"]["action"], "unlinked", "R13 default");
+
+        let mut settings = defaults.clone();
+        settings["policy"]["kinds"]["missed_incoming"] = json!("log_as_open");
+        settings["policy"]["min_talk_seconds"] = json!(5);
+        settings["policy"]["never_log_numbers"] = json!(["03-1234-5678", "+81 90 1111 2222"]);
+        settings["policy"]["never_log_extensions"] = json!(["201"]);
+        settings["unknown_numbers"]["action"] = json!("create_lead");
+        settings["unknown_numbers"]["lead_source"] = json!("Phone Inquiry");
+        let (status, saved) = app.put_settings(&settings).await;
+        assert_eq!(status, 200, "{saved}");
+        assert_eq!(saved["settings"], settings);
+
+        let mut wrong = settings.clone();
+        wrong["policy"]["open_status"] = json!("Done");
+        wrong["policy"]["never_log_numbers"] = json!(["none at all"]);
+        wrong["unknown_numbers"]["action"] = json!("create_contact");
+        let (status, refused) = app.put_settings(&wrong).await;
+        assert_eq!(status, 422, "{refused}");
+        let fields: Vec<&str> = refused["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|problem| problem["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["policy.never_log_numbers[0]", "unknown_numbers.account"], "{refused}");
+        // Only the Task schema knows the open status is not a Status value.
+        wrong["policy"]["never_log_numbers"] = json!([]);
+        wrong["unknown_numbers"]["action"] = json!("unlinked");
+        let (status, refused) = app.put_settings(&wrong).await;
+        assert_eq!(status, 422, "{refused}");
+        assert_eq!(refused["error"]["details"][0]["field"], "policy.open_status", "{refused}");
+        // A list anywhere else is still refused by path.
+        let mut list = settings.clone();
+        list["policy"]["kinds"] = json!(["log"]);
+        let (status, refused) = app.put_settings(&list).await;
+        assert_eq!(status, 422, "{refused}");
+        assert_eq!(refused["error"]["details"][0]["field"], "policy.kinds", "{refused}");
+    }
+}

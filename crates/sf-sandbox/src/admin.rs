@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::faults::{Fault, FaultPlan};
 use crate::generate::GenerateSpec;
-use crate::org::{NewUser, ValidationRule};
+use crate::org::{DuplicateRule, NewUser, ValidationRule};
 use crate::query::source::QuerySource;
 use crate::schema::{CustomField, TaskStatus};
 use crate::server::Shared;
@@ -54,6 +54,8 @@ async fn help() -> Response {
         "POST /__sandbox/users": "add a user",
         "POST /__sandbox/custom-fields": "add a custom field",
         "POST|DELETE /__sandbox/validation-rules": "add a validation rule / remove all",
+        "POST|DELETE /__sandbox/duplicate-rules": "add a duplicate rule / remove all",
+        "PUT /__sandbox/lead-assignment": "{\"owner\": Id|null}: the active Lead assignment rule's user",
         "PUT /__sandbox/task-statuses": "replace the task statuses",
         "POST /__sandbox/generate": "generate accounts, contacts, person accounts, leads, users",
         "POST /__sandbox/save": "save the state ({\"path\": ...} or the --data file)",
@@ -204,6 +206,39 @@ async fn add_rule(State(shared): SharedState, body: Bytes) -> Response {
     }
 }
 
+async fn add_duplicate_rule(State(shared): SharedState, body: Bytes) -> Response {
+    match parse::<DuplicateRule>(&body) {
+        Ok(rule) => {
+            shared.org.add_duplicate_rule(rule);
+            ok(json!({"added": true}))
+        }
+        Err(message) => bad(message),
+    }
+}
+
+async fn clear_duplicate_rules(State(shared): SharedState) -> Response {
+    shared.org.write().clear_duplicate_rules();
+    ok(json!({"cleared": true}))
+}
+
+/// `{"owner": "005…"}` activates the Lead assignment rule, `{"owner": null}` deactivates it.
+async fn put_lead_assignment(State(shared): SharedState, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct Assignment {
+        owner: Option<String>,
+    }
+    let owner = match parse::<Assignment>(&body).map(|assignment| assignment.owner) {
+        Ok(None) => None,
+        Ok(Some(text)) => match crate::ids::RecordId::parse(&text) {
+            Ok(id) => Some(id),
+            Err(_) => return bad(format!("{text:?} is not a record Id")),
+        },
+        Err(message) => return bad(message),
+    };
+    shared.org.set_lead_assignment_rule(owner);
+    ok(json!({"owner": owner.map(|id| id.to_string())}))
+}
+
 async fn clear_rules(State(shared): SharedState) -> Response {
     shared.org.write().clear_validation_rules();
     ok(json!({"cleared": true}))
@@ -314,6 +349,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/__sandbox/validation-rules",
             post(add_rule).delete(clear_rules),
         )
+        .route(
+            "/__sandbox/duplicate-rules",
+            post(add_duplicate_rule).delete(clear_duplicate_rules),
+        )
+        .route("/__sandbox/lead-assignment", put(put_lead_assignment))
         .route("/__sandbox/task-statuses", put(put_task_statuses))
         .route("/__sandbox/generate", post(generate))
         .route("/__sandbox/save", post(save))

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ErrorItem, RecordErrors};
 use crate::ids::RecordId;
-use crate::org::{Journal, OrgState};
+use crate::org::{Journal, OrgState, WriteOptions};
 use crate::query::source::QuerySource;
 use crate::values::{format_datetime, parse_datetime};
 
@@ -50,6 +50,8 @@ pub struct Caller<'a> {
     pub user: RecordId,
     /// `62.0` (without the `v`).
     pub version: &'a str,
+    /// What the request's headers ask of writes.
+    pub options: WriteOptions,
 }
 
 /// Record-level errors of a single-record call become the call's error: 404 for the
@@ -104,7 +106,7 @@ pub fn create(
     let object = canonical_object(state, object)?;
     let fields = body_object(body)?;
     let id = state
-        .create(caller.user, &object, fields, journal)
+        .create_with(caller.user, &object, fields, journal, caller.options)
         .map_err(record_errors)?;
     Ok(Reply {
         status: StatusCode::CREATED,

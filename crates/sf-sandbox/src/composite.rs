@@ -148,6 +148,7 @@ fn dispatch(
     let caller = Caller {
         user: caller.user,
         version,
+        options: caller.options,
     };
     let segments: Vec<&str> = rest
         .split('/')

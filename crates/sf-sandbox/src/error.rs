@@ -15,6 +15,8 @@ pub struct ErrorItem {
     pub error_code: String,
     /// `None` when Salesforce leaves `fields` out (NOT_FOUND, INVALID_FIELD...).
     pub fields: Option<Vec<String>>,
+    /// `DUPLICATES_DETECTED`'s `duplicateResult` (the rule and the records it matched).
+    pub duplicate_result: Option<Value>,
 }
 
 impl ErrorItem {
@@ -23,6 +25,7 @@ impl ErrorItem {
             message: message.into(),
             error_code: code.to_string(),
             fields: None,
+            duplicate_result: None,
         }
     }
 
@@ -31,6 +34,7 @@ impl ErrorItem {
             message: message.into(),
             error_code: code.to_string(),
             fields: Some(fields.iter().map(|field| (*field).to_string()).collect()),
+            duplicate_result: None,
         }
     }
 
@@ -39,6 +43,9 @@ impl ErrorItem {
         let mut object = json!({"message": self.message, "errorCode": self.error_code});
         if let (Some(fields), Some(map)) = (&self.fields, object.as_object_mut()) {
             map.insert("fields".to_string(), json!(fields));
+        }
+        if let (Some(duplicates), Some(map)) = (&self.duplicate_result, object.as_object_mut()) {
+            map.insert("duplicateResult".to_string(), duplicates.clone());
         }
         object
     }

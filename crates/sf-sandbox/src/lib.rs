@@ -42,7 +42,10 @@ pub use error::{ApiError, Error, ErrorItem};
 pub use faults::{Fault, FaultFilter, FaultPlan, FaultRule};
 pub use generate::{GenerateReport, GenerateSpec};
 pub use ids::RecordId;
-pub use org::{NewUser, Org, OrgState, RuleCondition, ValidationRule};
+pub use org::{
+    DuplicateAction, DuplicateRule, NewUser, Org, OrgState, RuleCondition, ValidationRule,
+    WriteOptions,
+};
 pub use sandbox::{Sandbox, SandboxConfig};
 pub use schema::{CustomField, CustomFieldKind, TaskStatus};
 pub use server::CounterSnapshot;

@@ -63,6 +63,60 @@ impl RuleCondition {
     }
 }
 
+/// A duplicate rule and its matching rule (Setup → Duplicate Management), checked when a
+/// record of its object is created. A record matches when every field of the rule is
+/// non-empty on both records and equal — phone fields compared by their digits, text
+/// without regard to case or surrounding spaces. (Salesforce's standard matching rules
+/// also match fuzzily, on names for instance; exact matching is the subset callsync's
+/// tests need, and errs on the side of fewer matches.)
+///
+/// What the REST API answers follows the Duplicate Rule Header (REST API Developer
+/// Guide, "Duplicate Rule Header": `allowSave` defaults to false and only bypasses a rule
+/// whose action is Allow with an alert) and the DuplicateResult object (SOAP API Developer
+/// Guide): `DUPLICATES_DETECTED` with `duplicateResult.matchResults[].matchRecords[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateRule {
+    pub object: String,
+    /// `Standard_Lead_Duplicate_Rule`.
+    pub name: String,
+    /// `Standard_Lead_Match_Rule_v1_0`.
+    pub matching_rule: String,
+    /// The fields that must all match.
+    pub fields: Vec<String>,
+    /// What a create that matches does.
+    pub action: DuplicateAction,
+    /// The alert text (`Use one of these records?`).
+    pub error_message: String,
+}
+
+/// A duplicate rule's action on create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DuplicateAction {
+    /// The record is not saved.
+    Block,
+    /// Saved only when the request says `allowSave=true` (the UI's "save anyway").
+    Allow,
+}
+
+/// The request headers that change what a write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `Sforce-Auto-Assign`: run the active assignment rule on a Lead created (default
+    /// true when the header is absent; REST API Developer Guide, "Assignment Rule Header").
+    pub auto_assign: bool,
+    /// `Sforce-Duplicate-Rule-Header: allowSave=true`.
+    pub allow_duplicate_save: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            auto_assign: true,
+            allow_duplicate_save: false,
+        }
+    }
+}
+
 /// A user to add to the org.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewUser {
@@ -232,6 +286,9 @@ pub struct OrgState {
     task_statuses: Vec<TaskStatus>,
     custom_fields: Vec<CustomField>,
     validation_rules: Vec<ValidationRule>,
+    duplicate_rules: Vec<DuplicateRule>,
+    /// The user the active Lead assignment rule gives every new Lead to, if one is active.
+    lead_assignment_owner: Option<RecordId>,
     logins: HashMap<RecordId, Login>,
     admin_user: RecordId,
     search_index_lag: Duration,
@@ -328,6 +385,8 @@ impl OrgState {
             task_statuses: task_statuses.clone(),
             custom_fields: Vec::new(),
             validation_rules: Vec::new(),
+            duplicate_rules: Vec::new(),
+            lead_assignment_owner: None,
             logins: HashMap::new(),
             admin_user: RecordId::generate("005", 0),
             search_index_lag,
@@ -966,13 +1025,104 @@ impl OrgState {
         Ok(())
     }
 
-    /// Creates a record as `acting`, with Salesforce's validation.
+    /// Creates a record as `acting`, with Salesforce's validation and the default request
+    /// headers.
     pub fn create(
         &mut self,
         acting: RecordId,
         object: &str,
         body: &Map<String, Value>,
         journal: &mut Journal,
+    ) -> Result<RecordId, RecordErrors> {
+        self.create_with(acting, object, body, journal, WriteOptions::default())
+    }
+
+    /// A record matching `record` by a duplicate rule of its object, as the error Salesforce
+    /// answers unless the rule lets it through.
+    fn check_duplicates(
+        &self,
+        table: usize,
+        record: &Record,
+        options: WriteOptions,
+    ) -> Result<(), RecordErrors> {
+        let def = &self.tables[table].def;
+        let normal = |field: &str, value: &Value| -> Option<String> {
+            let text = value.as_str()?.trim();
+            let phone = def.field(field).is_some_and(|field| {
+                matches!(field.field_type, crate::query::source::FieldType::Phone)
+            });
+            let key = if phone {
+                text.chars().filter(char::is_ascii_digit).collect()
+            } else {
+                text.to_lowercase()
+            };
+            (!key.is_empty()).then_some(key)
+        };
+        for rule in self
+            .duplicate_rules
+            .iter()
+            .filter(|rule| rule.object.eq_ignore_ascii_case(&def.name))
+        {
+            if rule.action == DuplicateAction::Allow && options.allow_duplicate_save {
+                continue;
+            }
+            let wanted: Option<Vec<String>> = rule
+                .fields
+                .iter()
+                .map(|field| record.get(field).and_then(|value| normal(field, value)))
+                .collect();
+            let Some(wanted) = wanted else { continue };
+            let matches: Vec<&str> = self.tables[table]
+                .rows
+                .iter()
+                .filter(|other| !is_deleted(other))
+                .filter(|other| {
+                    rule.fields.iter().zip(&wanted).all(|(field, key)| {
+                        other
+                            .get(field)
+                            .and_then(|value| normal(field, value))
+                            .as_ref()
+                            == Some(key)
+                    })
+                })
+                .filter_map(|other| other.get("Id").and_then(Value::as_str))
+                .collect();
+            if matches.is_empty() {
+                continue;
+            }
+            let records: Vec<Value> = matches
+                .iter()
+                .map(|id| {
+                    json!({"additionalInformation": [], "fieldDiffs": [], "matchConfidence": 100.0,
+                           "record": {"attributes": {"type": def.name,
+                               "url": format!("/services/data/v{}/sobjects/{}/{id}", crate::DEFAULT_API_VERSION, def.name)},
+                               "Id": id}})
+                })
+                .collect();
+            let mut item = ErrorItem::new("DUPLICATES_DETECTED", rule.error_message.clone());
+            item.duplicate_result = Some(json!({
+                "allowSave": rule.action == DuplicateAction::Allow,
+                "duplicateRule": rule.name,
+                "duplicateRuleEntityType": def.name,
+                "errorMessage": rule.error_message,
+                "matchResults": [{"entityType": def.name, "errors": [], "matchEngine": "ExactMatchEngine",
+                    "matchRecords": records, "rule": rule.matching_rule, "size": matches.len(),
+                    "success": true}],
+            }));
+            return Err(vec![item]);
+        }
+        Ok(())
+    }
+
+    /// Creates a record as `acting`, with Salesforce's validation, duplicate rules and
+    /// assignment rule, as a request with these headers would.
+    pub fn create_with(
+        &mut self,
+        acting: RecordId,
+        object: &str,
+        body: &Map<String, Value>,
+        journal: &mut Journal,
+        options: WriteOptions,
     ) -> Result<RecordId, RecordErrors> {
         let table = self.resolve_object(object).map_err(|error| error.errors)?;
         self.check_field_names(table, body, true)?;
@@ -1016,6 +1166,13 @@ impl OrgState {
         self.compute_derived(table, &mut preview);
         self.check_rules(table, &preview)?;
         self.check_unique(table, &preview, None)?;
+        self.check_duplicates(table, &preview, options)?;
+        if object_name == "Lead"
+            && options.auto_assign
+            && let Some(owner) = self.lead_assignment_owner
+        {
+            with_owner.insert("OwnerId".to_string(), json!(owner.as_str()));
+        }
         let person =
             object_name == "Account" && record.get("IsPersonAccount") == Some(&Value::Bool(true));
         let id = self.insert_raw(&object_name, with_owner, Some(acting), Some(journal));
@@ -1358,6 +1515,22 @@ impl OrgState {
         self.validation_rules.clear();
     }
 
+    /// Adds a duplicate rule (checked on create).
+    pub fn add_duplicate_rule(&mut self, rule: DuplicateRule) {
+        self.duplicate_rules.push(rule);
+    }
+
+    /// Removes every duplicate rule.
+    pub fn clear_duplicate_rules(&mut self) {
+        self.duplicate_rules.clear();
+    }
+
+    /// Activates a Lead assignment rule that gives every Lead created with
+    /// `Sforce-Auto-Assign` on (the default) to `owner`; `None` deactivates it.
+    pub fn set_lead_assignment_rule(&mut self, owner: Option<RecordId>) {
+        self.lead_assignment_owner = owner;
+    }
+
     /// Replaces the org's task statuses (the Task.Status picklist).
     pub fn set_task_statuses(&mut self, statuses: Vec<TaskStatus>) {
         if let Some(table) = self.table_of("Task") {
@@ -1634,6 +1807,16 @@ impl Org {
         self.write().add_validation_rule(rule);
     }
 
+    /// Adds a duplicate rule.
+    pub fn add_duplicate_rule(&self, rule: DuplicateRule) {
+        self.write().add_duplicate_rule(rule);
+    }
+
+    /// Activates (or, with `None`, deactivates) the Lead assignment rule.
+    pub fn set_lead_assignment_rule(&self, owner: Option<RecordId>) {
+        self.write().set_lead_assignment_rule(owner);
+    }
+
     /// Replaces the task statuses.
     pub fn set_task_statuses(&self, statuses: Vec<TaskStatus>) {
         self.write().set_task_statuses(statuses);
@@ -1669,6 +1852,10 @@ pub(crate) struct SavedState {
     pub task_statuses: Vec<TaskStatus>,
     pub custom_fields: Vec<CustomField>,
     pub validation_rules: Vec<ValidationRule>,
+    #[serde(default)]
+    pub duplicate_rules: Vec<DuplicateRule>,
+    #[serde(default)]
+    pub lead_assignment_owner: Option<String>,
     pub logins: Vec<(String, Login)>,
     pub admin_user: String,
     pub search_index_lag_ms: u64,
@@ -1685,6 +1872,8 @@ impl OrgState {
             task_statuses: self.task_statuses.clone(),
             custom_fields: self.custom_fields.clone(),
             validation_rules: self.validation_rules.clone(),
+            duplicate_rules: self.duplicate_rules.clone(),
+            lead_assignment_owner: self.lead_assignment_owner.map(|id| id.to_string()),
             logins: self
                 .logins
                 .iter()
@@ -1722,6 +1911,12 @@ impl OrgState {
             state.add_custom_field(field)?;
         }
         state.validation_rules = saved.validation_rules;
+        state.duplicate_rules = saved.duplicate_rules;
+        state.lead_assignment_owner = saved
+            .lead_assignment_owner
+            .as_deref()
+            .map(parse)
+            .transpose()?;
         state.org_id = parse(&saved.org_id)?;
         state.admin_user = parse(&saved.admin_user)?;
         state.sequence = saved.sequence;

@@ -120,6 +120,33 @@ pub(crate) struct ConnectionKill(Arc<Notify>);
 pub(crate) struct Authed {
     pub user: RecordId,
     pub version: String,
+    pub options: crate::org::WriteOptions,
+}
+
+/// The write options a request's headers ask for: `Sforce-Auto-Assign` (`TRUE`/`FALSE`,
+/// not case-sensitive, default TRUE) and `Sforce-Duplicate-Rule-Header`
+/// (`allowSave=true; includeRecordDetails=...`), REST API Developer Guide, "Assignment
+/// Rule Header" and "Duplicate Rule Header".
+fn write_options(headers: &axum::http::HeaderMap) -> crate::org::WriteOptions {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let auto_assign =
+        text("sforce-auto-assign").is_none_or(|value| !value.trim().eq_ignore_ascii_case("false"));
+    let allow_duplicate_save = text("sforce-duplicate-rule-header").is_some_and(|value| {
+        value.split(';').any(|part| {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            name.trim().eq_ignore_ascii_case("allowSave")
+                && value.trim().eq_ignore_ascii_case("true")
+        })
+    });
+    crate::org::WriteOptions {
+        auto_assign,
+        allow_duplicate_save,
+    }
 }
 
 type SharedState = State<Arc<Shared>>;
@@ -240,7 +267,12 @@ async fn gate_inner(shared: &Arc<Shared>, request: &mut Request, next: Next) -> 
         }
         None => {}
     }
-    request.extensions_mut().insert(Authed { user, version });
+    let options = write_options(request.headers());
+    request.extensions_mut().insert(Authed {
+        user,
+        version,
+        options,
+    });
     let kill = request.extensions().get::<ConnectionKill>().cloned();
     let response = next.run(std::mem::take(request)).await;
     if fault == Some(Fault::DropAfterCommit)
@@ -257,6 +289,7 @@ fn caller(authed: &Authed) -> Caller<'_> {
     Caller {
         user: authed.user,
         version: &authed.version,
+        options: authed.options,
     }
 }
 

@@ -8,8 +8,8 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sf_sandbox::{
-    CustomField, CustomFieldKind, Fault, FaultPlan, NewUser, RuleCondition, Sandbox, SandboxConfig,
-    ValidationRule,
+    CustomField, CustomFieldKind, DuplicateAction, DuplicateRule, Fault, FaultPlan, NewUser,
+    RuleCondition, Sandbox, SandboxConfig, ValidationRule,
 };
 
 const V: &str = "/services/data/v62.0";
@@ -917,6 +917,106 @@ async fn validation_rules_answer_field_custom_validation_exception() {
         body,
         json!([{"message": "Do not store passwords in tasks", "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "fields": ["Description"]}])
     );
+}
+
+/// Posts a Lead with extra request headers.
+async fn post_lead(
+    harness: &Harness,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut request = harness
+        .http
+        .post(harness.url(&format!("{V}/sobjects/Lead")))
+        .bearer_auth(&harness.token)
+        .json(&body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn duplicate_rules_answer_duplicates_detected_unless_an_alert_rule_is_acknowledged() {
+    let harness = Harness::start().await;
+    let lead = json!({"LastName": "Sato", "Company": "Acme", "Phone": "03-1234-5678"});
+    let (status, first) = post_lead(&harness, lead.clone(), &[]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    for action in [DuplicateAction::Block, DuplicateAction::Allow] {
+        harness.sandbox.org().write().clear_duplicate_rules();
+        harness.sandbox.org().add_duplicate_rule(DuplicateRule {
+            object: "Lead".into(),
+            name: "Standard_Lead_Duplicate_Rule".into(),
+            matching_rule: "Standard_Lead_Match_Rule_v1_0".into(),
+            fields: vec!["Phone".into(), "Company".into()],
+            action,
+            error_message: "Use one of these records?".into(),
+        });
+        // The same phone written differently, the same company in other case: a match.
+        let again = json!({"LastName": "Suzuki", "Company": "ACME ", "Phone": "0312345678"});
+        let (status, body) = post_lead(&harness, again.clone(), &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{action:?}");
+        assert_eq!(body[0]["errorCode"], "DUPLICATES_DETECTED");
+        assert_eq!(body[0]["message"], "Use one of these records?");
+        let result = &body[0]["duplicateResult"];
+        assert_eq!(result["duplicateRule"], "Standard_Lead_Duplicate_Rule");
+        assert_eq!(result["allowSave"], action == DuplicateAction::Allow);
+        assert_eq!(
+            result["matchResults"][0]["matchRecords"][0]["record"]["Id"],
+            first["id"]
+        );
+        // allowSave=true saves past an alert rule only.
+        let header = [(
+            "Sforce-Duplicate-Rule-Header",
+            "allowSave=true; includeRecordDetails=false",
+        )];
+        let (status, _) = post_lead(&harness, again, &header).await;
+        let expected = match action {
+            DuplicateAction::Block => StatusCode::BAD_REQUEST,
+            DuplicateAction::Allow => StatusCode::CREATED,
+        };
+        assert_eq!(status, expected, "{action:?}");
+    }
+    // Another company is no duplicate.
+    let (status, _) = post_lead(
+        &harness,
+        json!({"LastName": "Ito", "Company": "Other", "Phone": "03-1234-5678"}),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_lead_assignment_rule_runs_unless_sforce_auto_assign_is_false() {
+    let harness = Harness::start().await;
+    let router =
+        harness
+            .sandbox
+            .org()
+            .add_user(&NewUser::named("router@example.com", "Route", "Er"));
+    harness.sandbox.org().set_lead_assignment_rule(Some(router));
+    let admin = harness.sandbox.admin_user().to_string();
+    for (headers, owner) in [
+        (vec![], router.to_string()),
+        (vec![("Sforce-Auto-Assign", "TRUE")], router.to_string()),
+        (vec![("Sforce-Auto-Assign", "false")], admin.clone()),
+    ] {
+        let (status, created) = post_lead(
+            &harness,
+            json!({"LastName": "Sato", "Company": "Acme", "OwnerId": admin}),
+            &headers,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let lead = harness
+            .sandbox
+            .org()
+            .get(created["id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(lead["OwnerId"], owner.as_str(), "{headers:?}");
+    }
 }
 
 #[tokio::test]

@@ -6,4 +6,5 @@ mod support;
 
 mod ordering;
 mod phone_corpus;
+mod policy;
 mod tables;

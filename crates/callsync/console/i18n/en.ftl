@@ -293,3 +293,47 @@ wait-reason-api_budget = callsync's share of the API budget used
 wait-reason-opening_event = Waiting for the call's first event
 wait-reason-create_settling = An earlier create may still land
 wait-reason-connection_revoked = A user must connect to Salesforce (again)
+
+# Issue 15: the logging policy (R12) and unknown numbers (R13).
+settings-policy = Which calls are logged (R12)
+settings-policy-hint = Per kind of call: log it, log it as an open Task to follow up, or leave it out of Salesforce. Calls left out stay in the call history, marked skipped and why.
+settings-policy-outgoing = Outgoing
+settings-policy-incoming = Incoming
+settings-policy-transfer = Transfers
+settings-policy-voicemail = Voicemail
+settings-policy-missed-outgoing = Outgoing — no answer
+settings-policy-missed-incoming = Incoming — missed
+settings-policy-predictive-no-answer = Predictive dialler — nobody answered
+settings-policy-log = Log
+settings-policy-log-as-open = Log as open (to follow up)
+settings-policy-dont-log = Don't log
+settings-policy-open-status = Status of a Task logged as open
+settings-policy-min-talk = Minimum talk time (seconds; 0 = no minimum)
+settings-policy-too-short = Answered calls shorter than that
+settings-policy-too-short-missed = Log as a missed call of their direction
+settings-policy-never-numbers = Never log these numbers (one a line, any format)
+settings-policy-never-extensions = Never log these extensions (one a line)
+settings-unknown = Numbers no record holds (R13)
+settings-unknown-hint = When no Contact, Account or Lead has the caller's number. Each number gets one record, however close together its calls come.
+settings-unknown-unlinked = Leave the Task unlinked
+settings-unknown-create-lead = Create a Lead and link it
+settings-unknown-create-contact = Create a Contact under one Account and link it
+settings-unknown-last-name = Last name of the new record (placeholders allowed)
+settings-unknown-company = Company of a new Lead (placeholders allowed)
+settings-unknown-lead-source = Lead source of a new Lead (empty: not set)
+settings-unknown-account = Account of new Contacts (its Id)
+settings-unknown-auto-assign = Let Salesforce's assignment rules reassign new Leads
+state-skipped = Skipped
+skip-policy = skipped: policy
+skip-never_log_list = skipped: never-log list
+skip-too_short = skipped: too short
+call-rule-created = Created by callsync for a number no record held (R13).
+
+## R13: the Lead or Contact created for an unknown number was refused.
+remedy-doing-create-record = creating the Lead or Contact for an unknown number
+remedy-record-duplicate = a duplicate rule in Salesforce refused the record callsync creates for an unknown number ({ $message }): a matching record already exists. Add the number to that record's Phone field so calls link to it, let the rule allow records from callsync's Salesforce users, or set unknown numbers to 'unlinked'. The call's Task was written without a link; the next call from this number tries again (retrying this entry only clears it)
+remedy-record-required-field = the organisation requires fields on new Leads or Contacts that callsync does not fill ({ $fields }): make them optional or give them a default value in Salesforce, or set unknown numbers to 'unlinked'. The call's Task was written without a link; the next call from this number tries again (retrying this entry only clears it)
+remedy-record-validation-rule = a validation rule in Salesforce refused the record created for an unknown number: { $message }; change the rule or the name templates in the settings. The call's Task was written without a link; the next call from this number tries again (retrying this entry only clears it)
+remedy-record-bad-reference = Salesforce refused an Id of the new record ({ $message }): check the Account set for new Contacts (unknown numbers → account) and the owner rule's user. The call's Task was written without a link; the next call from this number tries again (retrying this entry only clears it)
+remedy-record-picklist = a value sent with the new record is not in its picklist ({ $message }): choose a Lead Source that exists in Salesforce (unknown numbers → lead source). The call's Task was written without a link; the next call from this number tries again (retrying this entry only clears it)
+remedy-record-insufficient-access = the Salesforce user writing the call may not create Leads or Contacts ({ $message }): give its profile or a permission set the right, or set unknown numbers to 'unlinked'. The call's Task was written without a link; the next call from this number tries again (retrying this entry only clears it)

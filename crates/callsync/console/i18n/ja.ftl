@@ -293,3 +293,47 @@ wait-reason-api_budget = callsync の API 割り当てを使用済み
 wait-reason-opening_event = 通話の最初のイベント待ち
 wait-reason-create_settling = 先の作成がまだ反映される可能性があります
 wait-reason-connection_revoked = ユーザーが Salesforce に(再)接続する必要があります
+
+# Issue 15: the logging policy (R12) and unknown numbers (R13).
+settings-policy = 記録する通話 (R12)
+settings-policy-hint = 通話の種類ごとに、記録する・未完了の ToDo として記録する・Salesforce に記録しない、を選べます。記録しなかった通話も通話履歴に残り、スキップした理由が表示されます。
+settings-policy-outgoing = 発信
+settings-policy-incoming = 着信
+settings-policy-transfer = 転送
+settings-policy-voicemail = 留守番電話
+settings-policy-missed-outgoing = 発信(不在)
+settings-policy-missed-incoming = 着信(不在)
+settings-policy-predictive-no-answer = プレディクティブ発信(応答なし)
+settings-policy-log = 記録する
+settings-policy-log-as-open = 未完了として記録する(フォローアップ用)
+settings-policy-dont-log = 記録しない
+settings-policy-open-status = 未完了として記録する ToDo の状況
+settings-policy-min-talk = 最短通話時間(秒、0 は制限なし)
+settings-policy-too-short = これより短い応答済みの通話
+settings-policy-too-short-missed = その方向の不在通話として記録する
+settings-policy-never-numbers = 記録しない電話番号(1 行に 1 件、書式は自由)
+settings-policy-never-extensions = 記録しない内線番号(1 行に 1 件)
+settings-unknown = どのレコードにもない番号 (R13)
+settings-unknown-hint = 取引先責任者・取引先・リードのどれにも相手の番号がないとき。通話がどれほど続けて来ても、1 つの番号に作るレコードは 1 件です。
+settings-unknown-unlinked = ToDo を関連付けずに記録する
+settings-unknown-create-lead = リードを作成して関連付ける
+settings-unknown-create-contact = 1 つの取引先の下に取引先責任者を作成して関連付ける
+settings-unknown-last-name = 新しいレコードの姓(差し込み項目を使えます)
+settings-unknown-company = 新しいリードの会社名(差し込み項目を使えます)
+settings-unknown-lead-source = 新しいリードのリードソース(空欄なら設定しない)
+settings-unknown-account = 新しい取引先責任者の取引先(ID)
+settings-unknown-auto-assign = 新しいリードを Salesforce の割り当てルールで割り当て直してよい
+state-skipped = スキップ
+skip-policy = スキップ: ポリシー
+skip-never_log_list = スキップ: 記録しない番号
+skip-too_short = スキップ: 短すぎる通話
+call-rule-created = どのレコードにもない番号のため callsync が作成したレコードです (R13)。
+
+## R13: 不明な番号のために作成したリードまたは取引先責任者が拒否されました。
+remedy-doing-create-record = 不明な番号のリードまたは取引先責任者の作成
+remedy-record-duplicate = 不明な番号のために callsync が作成するレコードを Salesforce の重複ルールが拒否しました({ $message })。一致するレコードが既にあります。その番号をそのレコードの電話項目に追加して通話が紐付くようにするか、callsync の Salesforce ユーザーによるレコードをルールで許可するか、不明な番号の設定を「紐付けない」にしてください。通話の ToDo は紐付けなしで書き込まれました。この番号から次に着信したときに再び作成を試みます(このエントリの再試行は記録を消すだけです)。
+remedy-record-required-field = 組織が、新しいリードまたは取引先責任者に callsync が入力しない項目を必須にしています({ $fields })。Salesforce でそれらの項目を任意にするか既定値を設定するか、不明な番号の設定を「紐付けない」にしてください。通話の ToDo は紐付けなしで書き込まれました。この番号から次に着信したときに再び作成を試みます(このエントリの再試行は記録を消すだけです)。
+remedy-record-validation-rule = 不明な番号のために作成したレコードを Salesforce の入力規則が拒否しました: { $message }。入力規則または設定の名前のテンプレートを変更してください。通話の ToDo は紐付けなしで書き込まれました。この番号から次に着信したときに再び作成を試みます(このエントリの再試行は記録を消すだけです)。
+remedy-record-bad-reference = Salesforce が新しいレコードの ID を拒否しました({ $message })。新しい取引先責任者の取引先(不明な番号 → 取引先)と所有者ルールのユーザーを確認してください。通話の ToDo は紐付けなしで書き込まれました。この番号から次に着信したときに再び作成を試みます(このエントリの再試行は記録を消すだけです)。
+remedy-record-picklist = 新しいレコードと一緒に送った値が選択リストにありません({ $message })。Salesforce にあるリードソースを選んでください(不明な番号 → リードソース)。通話の ToDo は紐付けなしで書き込まれました。この番号から次に着信したときに再び作成を試みます(このエントリの再試行は記録を消すだけです)。
+remedy-record-insufficient-access = 通話を書き込む Salesforce ユーザーはリードまたは取引先責任者を作成できません({ $message })。プロファイルまたは権限セットで権限を与えるか、不明な番号の設定を「紐付けない」にしてください。通話の ToDo は紐付けなしで書き込まれました。この番号から次に着信したときに再び作成を試みます(このエントリの再試行は記録を消すだけです)。

@@ -88,6 +88,9 @@ pub(super) struct CallView {
     /// `api_budget`, `opening_event`, `create_settling` or `connection_revoked` (the
     /// Salesforce user who writes it must connect, again).
     wait_reason: Option<String>,
+    /// Why the organisation's logging policy wrote nothing (R12), when `sync_state` is
+    /// `skipped`: `policy`, `never_log_list` or `too_short`.
+    skip_reason: Option<String>,
     task_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     linked: Option<Value>,
@@ -109,6 +112,7 @@ impl From<CallRow> for CallView {
             updated_at: row.updated_at,
             sync_state: row.sync_state,
             wait_reason: row.wait_reason,
+            skip_reason: row.skip_reason,
             task_id: row.task_id,
             linked,
         }

@@ -65,14 +65,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 /// its path (`owner_rule.user`); a field `T` does not have (a misspelling
 /// that would otherwise be dropped silently, leaving the default) → 422.
 ///
-/// The bodies read this way (settings, a connection, a user) hold no lists,
-/// so an array anywhere in them is refused by path: serde would otherwise
-/// read `[null, null]` as an object with its first fields null.
+/// The bodies read this way (settings, a connection, a user) hold no lists
+/// but those named in [`parse_json_body_with_lists`], so an array anywhere
+/// else is refused by path: serde would otherwise read `[null, null]` as an
+/// object with its first fields null.
 ///
 /// serde quotes a string value only where a string was not expected; the
 /// connection's fields are all strings, so its private key is never echoed
 /// back, wherever it was sent.
 pub(super) fn parse_json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> ApiResult<T> {
+    parse_json_body_with_lists(body, what, &[])
+}
+
+/// [`parse_json_body`] for a body whose fields at the dotted paths `lists`
+/// are lists (of plain values: serde names the element at fault).
+pub(super) fn parse_json_body_with_lists<T: DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+    lists: &[&str],
+) -> ApiResult<T> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|error| ApiError::BadRequest(format!("body is not valid JSON: {error}")))?;
     if !value.is_object() {
@@ -80,7 +91,7 @@ pub(super) fn parse_json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> A
             "body must be a JSON object: the {what}"
         )));
     }
-    if let Some(path) = first_array(&value, String::new()) {
+    if let Some(path) = first_array(&value, String::new(), lists) {
         return Err(ApiError::invalid(
             format!("the {what} cannot be read; nothing was saved"),
             vec![Problem {
@@ -131,9 +142,11 @@ fn field_name(path: String) -> String {
     }
 }
 
-/// The dotted path of the first array in `value`, if any.
-fn first_array(value: &serde_json::Value, path: String) -> Option<String> {
+/// The dotted path of the first array in `value` that is not at one of the
+/// paths `lists`, if any.
+fn first_array(value: &serde_json::Value, path: String, lists: &[&str]) -> Option<String> {
     match value {
+        serde_json::Value::Array(_) if lists.contains(&path.as_str()) => None,
         serde_json::Value::Array(_) => Some(path),
         serde_json::Value::Object(fields) => fields.iter().find_map(|(name, field)| {
             let path = if path.is_empty() {
@@ -141,7 +154,7 @@ fn first_array(value: &serde_json::Value, path: String) -> Option<String> {
             } else {
                 format!("{path}.{name}")
             };
-            first_array(field, path)
+            first_array(field, path, lists)
         }),
         _ => None,
     }

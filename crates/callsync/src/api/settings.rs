@@ -23,7 +23,11 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, ErrorBody, Problem};
-use super::extract::{Query, parse_json_body};
+use super::extract::{Query, parse_json_body, parse_json_body_with_lists};
+
+/// The settings fields that are lists (R12's never-log list); every other array in a
+/// settings body is refused.
+const SETTINGS_LISTS: &[&str] = &["policy.never_log_numbers", "policy.never_log_extensions"];
 use crate::crm::{self, ConnectionView, CrmError, SalesforceConnection, Step};
 use crate::store::OrgRow;
 
@@ -106,7 +110,7 @@ pub(super) async fn put_settings(
     body: Bytes,
 ) -> ApiResult<Json<SavedSettings>> {
     caller.require(Scope::Admin)?;
-    let settings: Settings = parse_json_body(&body, "settings")?;
+    let settings: Settings = parse_json_body_with_lists(&body, "settings", SETTINGS_LISTS)?;
     let org = caller_org(&state, &caller).await?;
     Ok(Json(
         save_settings(&state, &org, settings, query.skip_salesforce_check).await?,

@@ -58,6 +58,8 @@ pub struct CallLine {
     pub kind: String,
     pub number: String,
     pub state: &'static str,
+    /// Why the logging policy skipped the call (R12), as a message key (`skip-too_short`).
+    pub skip: Option<&'static str>,
     pub task_url: Option<String>,
     pub linked: String,
 }
@@ -68,7 +70,7 @@ pub struct CallsPage {
     c: Chrome,
     q: CallsQuery,
     kinds: [&'static str; 9],
-    states: [&'static str; 5],
+    states: [&'static str; 6],
     calls: Vec<CallLine>,
     /// Filter problems, each a message key and the field.
     problems: Vec<(&'static str, String)>,
@@ -108,6 +110,17 @@ fn linked_summary(call: &CallRow) -> String {
         .unwrap_or_default()
 }
 
+/// The message key of an R12 skip reason.
+fn skip_key(reason: &str) -> Option<&'static str> {
+    SKIP_KEYS
+        .iter()
+        .find(|key| key.strip_prefix("skip-") == Some(reason))
+        .copied()
+}
+
+/// The message keys of the R12 skip reasons (`SkipReason::as_str` after `skip-`).
+pub const SKIP_KEYS: [&str; 3] = ["skip-policy", "skip-never_log_list", "skip-too_short"];
+
 fn line(call: CallRow, base: Option<&str>, c: &Chrome, zone: &jiff::tz::TimeZone) -> CallLine {
     let linked = linked_summary(&call);
     CallLine {
@@ -116,6 +129,7 @@ fn line(call: CallRow, base: Option<&str>, c: &Chrome, zone: &jiff::tz::TimeZone
         kind: call.summary.kind.unwrap_or_default(),
         number: call.summary.customer_number.unwrap_or_default(),
         state: call.sync_state.as_str(),
+        skip: call.skip_reason.as_deref().and_then(skip_key),
         task_url: call.task_id.as_deref().and_then(|id| task_url(base, id)),
         linked,
         call_id: call.call_id,
@@ -270,6 +284,7 @@ pub async fn call(
             let rule = match linked["matched_by"]["by"].as_str() {
                 Some("click_to_call") => "call-rule-click-to-call",
                 Some("phone") => "call-rule-phone",
+                Some("created") => "call-rule-created",
                 _ => "call-rule-unknown",
             };
             (

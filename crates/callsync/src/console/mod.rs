@@ -196,6 +196,12 @@ pub fn built_keys() -> Vec<String> {
                 .map(|state| format!("state-{state}")),
         )
         .chain(calls::KINDS.iter().map(|kind| format!("kind-{kind}")))
+        .chain(calls::SKIP_KEYS.iter().map(|key| (*key).to_owned()))
+        .chain(
+            settings::POLICY_KINDS
+                .iter()
+                .map(|kind| format!("settings-policy-{}", kind.replace('_', "-"))),
+        )
         .chain(
             [
                 // Chosen by value, then shown with `t(key)`.

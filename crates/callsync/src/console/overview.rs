@@ -74,7 +74,7 @@ pub struct Bar {
 }
 
 /// The sync states in the order the overview lists them.
-pub const STATES: [&str; 5] = ["synced", "pending", "waiting", "failed", "never"];
+pub const STATES: [&str; 6] = ["synced", "pending", "waiting", "failed", "skipped", "never"];
 
 pub async fn page(State(state): State<AppState>, session: Session) -> ConsoleResult<Html<String>> {
     let org = &session.org;

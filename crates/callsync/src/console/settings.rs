@@ -16,11 +16,13 @@ use axum::response::{Html, IntoResponse, Response};
 use callsync_core::call::Call;
 use callsync_core::event::Event;
 use callsync_core::ids::SalesforceId;
+use callsync_core::policy::{KindChoices, LogChoice, LoggingPolicy, TooShortChoice};
 use callsync_core::settings::{
     CustomFieldMapping, Language, OwnerRule, Settings, SubjectTemplates, TaskSchema, Timing,
 };
 use callsync_core::task::{TaskContext, task_fields};
 use callsync_core::template::Placeholder;
+use callsync_core::unknown::{UnknownNumberAction, UnknownNumbers};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -56,8 +58,62 @@ pub struct SettingsForm {
     default_region: String,
     time_zone: String,
     language: String,
+    /// R12: `log`, `log_as_open` or `dont_log` per kind ([`POLICY_KINDS`]); empty = log.
+    policy_outgoing: String,
+    policy_incoming: String,
+    policy_transfer: String,
+    policy_voicemail: String,
+    policy_missed_outgoing: String,
+    policy_missed_incoming: String,
+    policy_predictive_no_answer: String,
+    policy_open_status: String,
+    policy_min_talk_seconds: String,
+    /// `log_as_missed` or `dont_log`.
+    policy_too_short: String,
+    /// One number or extension a line.
+    policy_never_log_numbers: String,
+    policy_never_log_extensions: String,
+    /// R13: `unlinked`, `create_lead` or `create_contact`; empty = unlinked.
+    unknown_action: String,
+    unknown_last_name_template: String,
+    unknown_company_template: String,
+    unknown_lead_source: String,
+    unknown_account: String,
+    /// "on" to let Salesforce's assignment rules reassign created Leads.
+    unknown_auto_assign: String,
     /// "on" to save without the Salesforce check (Salesforce is down).
     skip_salesforce_check: String,
+}
+
+/// The R12 kinds, as form-field suffixes and `KindChoices` fields.
+pub const POLICY_KINDS: [&str; 7] = [
+    "outgoing",
+    "incoming",
+    "transfer",
+    "voicemail",
+    "missed_outgoing",
+    "missed_incoming",
+    "predictive_no_answer",
+];
+
+fn choice_name(choice: LogChoice) -> &'static str {
+    match choice {
+        LogChoice::Log => "log",
+        LogChoice::LogAsOpen => "log_as_open",
+        LogChoice::DontLog => "dont_log",
+    }
+}
+
+fn lines(list: &[String]) -> String {
+    list.join("\n")
+}
+
+fn parse_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn optional(text: &str) -> Option<String> {
@@ -100,7 +156,156 @@ impl SettingsForm {
                 Language::En => "en",
             }
             .into(),
+            policy_outgoing: choice_name(settings.policy.kinds.outgoing).into(),
+            policy_incoming: choice_name(settings.policy.kinds.incoming).into(),
+            policy_transfer: choice_name(settings.policy.kinds.transfer).into(),
+            policy_voicemail: choice_name(settings.policy.kinds.voicemail).into(),
+            policy_missed_outgoing: choice_name(settings.policy.kinds.missed_outgoing).into(),
+            policy_missed_incoming: choice_name(settings.policy.kinds.missed_incoming).into(),
+            policy_predictive_no_answer: choice_name(settings.policy.kinds.predictive_no_answer)
+                .into(),
+            policy_open_status: settings.policy.open_status.clone(),
+            policy_min_talk_seconds: settings.policy.min_talk_seconds.to_string(),
+            policy_too_short: match settings.policy.too_short {
+                TooShortChoice::LogAsMissed => "log_as_missed",
+                TooShortChoice::DontLog => "dont_log",
+            }
+            .into(),
+            policy_never_log_numbers: lines(&settings.policy.never_log_numbers),
+            policy_never_log_extensions: lines(&settings.policy.never_log_extensions),
+            unknown_action: match settings.unknown_numbers.action {
+                UnknownNumberAction::Unlinked => "unlinked",
+                UnknownNumberAction::CreateLead => "create_lead",
+                UnknownNumberAction::CreateContact => "create_contact",
+            }
+            .into(),
+            unknown_last_name_template: settings.unknown_numbers.last_name_template.clone(),
+            unknown_company_template: settings.unknown_numbers.company_template.clone(),
+            unknown_lead_source: text(&settings.unknown_numbers.lead_source),
+            unknown_account: settings
+                .unknown_numbers
+                .account
+                .as_ref()
+                .map(|id| id.to_18().to_owned())
+                .unwrap_or_default(),
+            unknown_auto_assign: if settings.unknown_numbers.auto_assign {
+                "on".into()
+            } else {
+                String::new()
+            },
             skip_salesforce_check: String::new(),
+        }
+    }
+
+    /// The R12 choice of the form field for `kind`.
+    fn policy_choice(&self, kind: &str) -> &str {
+        match kind {
+            "outgoing" => &self.policy_outgoing,
+            "incoming" => &self.policy_incoming,
+            "transfer" => &self.policy_transfer,
+            "voicemail" => &self.policy_voicemail,
+            "missed_outgoing" => &self.policy_missed_outgoing,
+            "missed_incoming" => &self.policy_missed_incoming,
+            _ => &self.policy_predictive_no_answer,
+        }
+    }
+
+    /// The R12 policy the form describes; a value that cannot be read is a problem under
+    /// its settings field. Fields left out (an older form) keep their defaults.
+    fn to_policy(&self, problems: &mut BTreeMap<String, String>) -> LoggingPolicy {
+        let defaults = LoggingPolicy::default();
+        let mut kinds = KindChoices::default();
+        for kind in POLICY_KINDS {
+            let choice = match self.policy_choice(kind) {
+                "" | "log" => LogChoice::Log,
+                "log_as_open" => LogChoice::LogAsOpen,
+                "dont_log" => LogChoice::DontLog,
+                other => {
+                    problems.insert(
+                        format!("policy.kinds.{kind}"),
+                        format!("{other:?} is not log, log_as_open or dont_log"),
+                    );
+                    LogChoice::Log
+                }
+            };
+            match kind {
+                "outgoing" => kinds.outgoing = choice,
+                "incoming" => kinds.incoming = choice,
+                "transfer" => kinds.transfer = choice,
+                "voicemail" => kinds.voicemail = choice,
+                "missed_outgoing" => kinds.missed_outgoing = choice,
+                "missed_incoming" => kinds.missed_incoming = choice,
+                _ => kinds.predictive_no_answer = choice,
+            }
+        }
+        let min_talk_seconds = match self.policy_min_talk_seconds.trim() {
+            "" => 0,
+            text => text.parse().unwrap_or_else(|_| {
+                problems.insert(
+                    "policy.min_talk_seconds".into(),
+                    format!("{text:?} is not a whole number of seconds"),
+                );
+                0
+            }),
+        };
+        let too_short = match self.policy_too_short.as_str() {
+            "" | "log_as_missed" => TooShortChoice::LogAsMissed,
+            "dont_log" => TooShortChoice::DontLog,
+            other => {
+                problems.insert(
+                    "policy.too_short".into(),
+                    format!("{other:?} is not log_as_missed or dont_log"),
+                );
+                TooShortChoice::LogAsMissed
+            }
+        };
+        LoggingPolicy {
+            kinds,
+            open_status: optional(&self.policy_open_status).unwrap_or(defaults.open_status),
+            min_talk_seconds,
+            too_short,
+            never_log_numbers: parse_lines(&self.policy_never_log_numbers),
+            never_log_extensions: parse_lines(&self.policy_never_log_extensions),
+        }
+    }
+
+    /// The R13 settings the form describes.
+    fn to_unknown_numbers(&self, problems: &mut BTreeMap<String, String>) -> UnknownNumbers {
+        let defaults = UnknownNumbers::default();
+        let action = match self.unknown_action.as_str() {
+            "" | "unlinked" => UnknownNumberAction::Unlinked,
+            "create_lead" => UnknownNumberAction::CreateLead,
+            "create_contact" => UnknownNumberAction::CreateContact,
+            other => {
+                problems.insert(
+                    "unknown_numbers.action".into(),
+                    format!("{other:?} is not unlinked, create_lead or create_contact"),
+                );
+                UnknownNumberAction::Unlinked
+            }
+        };
+        let account = match optional(&self.unknown_account) {
+            None => None,
+            Some(text) => match SalesforceId::parse(&text) {
+                Ok(id) => Some(id),
+                Err(error) => {
+                    problems.insert(
+                        "unknown_numbers.account".into(),
+                        format!("{text:?} is not a Salesforce Id: {error}"),
+                    );
+                    None
+                }
+            },
+        };
+        UnknownNumbers {
+            action,
+            last_name_template: optional(&self.unknown_last_name_template)
+                .unwrap_or(defaults.last_name_template),
+            company_template: optional(&self.unknown_company_template)
+                .unwrap_or(defaults.company_template),
+            lead_source: optional(&self.unknown_lead_source),
+            account,
+            auto_assign: self.unknown_auto_assign == "on",
         }
     }
 
@@ -148,6 +353,8 @@ impl SettingsForm {
                 OwnerRule::Handler
             }
         };
+        let policy = self.to_policy(&mut problems);
+        let unknown_numbers = self.to_unknown_numbers(&mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -174,6 +381,8 @@ impl SettingsForm {
             default_region: self.default_region.trim().to_owned(),
             time_zone: self.time_zone.trim().to_owned(),
             language,
+            policy,
+            unknown_numbers,
         })
     }
 }
@@ -332,6 +541,14 @@ pub struct SettingsPage {
     custom_fields: Vec<Row>,
     /// (value, label, chosen) of each owner rule.
     owner_rules: Vec<(&'static str, String, bool)>,
+    /// The Status values for the R12 open status (with the current one).
+    open_statuses: Vec<String>,
+    /// R12: one select per kind.
+    policy_kinds: Vec<Row>,
+    /// (value, label) of each R12 choice.
+    log_choices: Vec<(&'static str, String)>,
+    /// (value, label) of each R13 action.
+    unknown_actions: Vec<(&'static str, String)>,
     schema_unknown: Option<&'static str>,
     placeholders: Vec<&'static str>,
     /// Problems by settings field (`custom_fields.memo`).
@@ -483,6 +700,34 @@ async fn render(
     let c = Chrome::new(session, "settings", "/console/settings");
     let page = SettingsPage {
         subjects: subject_rows(&c, &form, &problems),
+        policy_kinds: POLICY_KINDS
+            .iter()
+            .map(|kind| {
+                let field = format!("policy.kinds.{kind}");
+                Row {
+                    name: format!("policy_{kind}"),
+                    label: c.t(&format!("settings-policy-{}", kind.replace('_', "-"))),
+                    value: match form.policy_choice(kind) {
+                        "" => "log".to_owned(),
+                        other => other.to_owned(),
+                    },
+                    default: String::new(),
+                    choices: Vec::new(),
+                    problem: problems.get(&field).cloned(),
+                    field,
+                }
+            })
+            .collect(),
+        log_choices: vec![
+            ("log", c.t("settings-policy-log")),
+            ("log_as_open", c.t("settings-policy-log-as-open")),
+            ("dont_log", c.t("settings-policy-dont-log")),
+        ],
+        unknown_actions: vec![
+            ("unlinked", c.t("settings-unknown-unlinked")),
+            ("create_lead", c.t("settings-unknown-create-lead")),
+            ("create_contact", c.t("settings-unknown-create-contact")),
+        ],
         custom_fields: custom_field_rows(&c, &form, &task, &problems),
         owner_rules: vec![
             (
@@ -502,6 +747,7 @@ async fn render(
             ),
         ],
         statuses: choices(&task.statuses, &form.task_status),
+        open_statuses: choices(&task.statuses, &form.policy_open_status),
         c,
         f: form,
         schema_unknown: task.unknown,

@@ -8,6 +8,8 @@
 //! - [`users`]: R7 — [`UserDirectory`]: users by username and by phone, cached briefly.
 //! - [`tasks`]: R5/R6 — [`create_task`], [`find_task_by_call_object`],
 //!   [`adopt_or_create_task`], [`update_task`], and [`task_schema`] for R11 checks.
+//! - [`records`]: R13 — [`records::create_record`] for an unknown number, and
+//!   [`records::find_created_record`] when its create's answer was lost.
 //! - [`remedy`]: R9 — the plain-words [`remedy`](remedy::remedy) of a failure at a [`Step`].
 //! - [`error`]: [`CrmError`], classified by [`CrmError::kind`].
 //! - [`directory`]: the org's users for the console's user page.
@@ -20,6 +22,7 @@ pub mod connection;
 pub mod directory;
 pub mod error;
 pub mod matching;
+pub mod records;
 pub mod remedy;
 pub mod tasks;
 pub mod users;

@@ -25,6 +25,8 @@ pub enum Step {
     UpdateTask,
     /// Reading the Task's schema (R11 settings checks).
     CheckSchema,
+    /// Creating the Lead or Contact for an unknown number (R13).
+    CreateRecord,
 }
 
 impl Step {
@@ -37,6 +39,7 @@ impl Step {
             Step::CreateTask => "create_task",
             Step::UpdateTask => "update_task",
             Step::CheckSchema => "check_schema",
+            Step::CreateRecord => "create_record",
         }
     }
 
@@ -50,6 +53,7 @@ impl Step {
             Step::CreateTask => "remedy-doing-create-task",
             Step::UpdateTask => "remedy-doing-update-task",
             Step::CheckSchema => "remedy-doing-check-schema",
+            Step::CreateRecord => "remedy-doing-create-record",
         }
     }
 
@@ -62,6 +66,7 @@ impl Step {
             Step::CreateTask,
             Step::UpdateTask,
             Step::CheckSchema,
+            Step::CreateRecord,
         ]
         .into_iter()
         .find(|step| step.as_str() == name)
@@ -227,6 +232,35 @@ fn outcome_unknown(step: Step, message: &str) -> Remedy {
     Remedy::new(id).doing(step).data("message", message)
 }
 
+/// R13: what to do when Salesforce refuses the Lead or Contact created for an unknown
+/// number. The call's Task is written all the same, without a link, and the next call from
+/// the number tries again; each remedy (`remedy-record-*`) says so.
+fn record_remedy(code: &str, message: &str, fields: &[String]) -> Option<Remedy> {
+    let with_message = |id: &'static str| Remedy::new(id).data("message", message);
+    Some(match code {
+        "DUPLICATES_DETECTED" => with_message("record-duplicate"),
+        "REQUIRED_FIELD_MISSING" => Remedy::new("record-required-field").data(
+            "fields",
+            if fields.is_empty() {
+                message.to_owned()
+            } else {
+                fields.join(", ")
+            },
+        ),
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION" => with_message("record-validation-rule"),
+        "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED" | "FIELD_INTEGRITY_EXCEPTION" => {
+            with_message("record-bad-reference")
+        }
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" | "BAD_VALUE_FOR_RESTRICTED_PICKLIST" => {
+            with_message("record-picklist")
+        }
+        code if code.starts_with("INSUFFICIENT_ACCESS") => {
+            with_message("record-insufficient-access")
+        }
+        _ => return None,
+    })
+}
+
 /// The remedy for a code callsync knows, or `None`.
 fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<Remedy> {
     let Failure {
@@ -236,6 +270,11 @@ fn known_remedy(failure: &Failure<'_>, settings: Option<&Settings>) -> Option<Re
         fields,
     } = *failure;
     let message = message.trim();
+    if step == Step::CreateRecord
+        && let Some(remedy) = record_remedy(code, message, fields)
+    {
+        return Some(remedy);
+    }
     let mapped = |field: &str| settings.and_then(|s| mapped_value_label(&s.custom_fields, field));
     // The field the error is about: Salesforce names it in `fields`, or only in the message
     // ("No such column 'Memo__c' on sobject of type Task").
@@ -432,6 +471,30 @@ mod tests {
     /// Messages are the ones Salesforce sends (see sf-sandbox's error shapes and the issue
     /// reports cited there).
     const CASES: &[Case] = &[
+        (
+            Step::CreateRecord,
+            "DUPLICATES_DETECTED",
+            "Use one of these records?",
+            &[],
+            &[
+                "a duplicate rule in Salesforce refused the record callsync creates",
+                "written without a link",
+            ],
+        ),
+        (
+            Step::CreateRecord,
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [Region__c]",
+            &["Region__c"],
+            &["requires fields on new Leads or Contacts", "(Region__c)"],
+        ),
+        (
+            Step::CreateRecord,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+            &[],
+            &["reconnect the Salesforce user"],
+        ),
         (
             Step::CreateTask,
             "INVALID_SESSION_ID",

@@ -276,6 +276,22 @@ impl OrgIndex {
         Ok(self.warm())
     }
 
+    /// Adds one record callsync itself created (R13), so the next call from its number
+    /// finds it before any sync would. Only a loaded, backfilled index takes it (a cold one
+    /// is not asked, and its backfill will bring the record). `record.system_modstamp`
+    /// should be no later than Salesforce's own, so the next sync's version replaces it.
+    pub async fn add_record(&self, store: &Store, record: IndexedRecord) -> anyhow::Result<()> {
+        if !(self.loaded() && self.state().backfilled) {
+            return Ok(());
+        }
+        let body = serde_json::to_string(&record)?;
+        store
+            .put_index_record(&self.org_id, record.candidate.id.to_18(), &body)
+            .await?;
+        self.apply(&[Change::Upsert(record)]);
+        Ok(())
+    }
+
     /// The index's state for `GET /v1/org` and the metrics.
     pub fn status(&self) -> IndexStatus {
         let state = self.state();

@@ -79,6 +79,26 @@ impl Store {
         Ok(())
     }
 
+    /// Stores one record of `org_id`'s index (a record callsync created, R13), leaving the
+    /// sync state as it is.
+    pub async fn put_index_record(
+        &self,
+        org_id: &str,
+        record_id: &str,
+        body: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO phone_index_records (org_id, record_id, body) VALUES ($1, $2, $3)
+             ON CONFLICT (org_id, record_id) DO UPDATE SET body = excluded.body",
+        )
+        .bind(org_id)
+        .bind(record_id)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Forgets `org_id`'s index, records and state (a rebuild starts from nothing).
     pub async fn clear_index(&self, org_id: &str) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;

@@ -26,6 +26,7 @@ mod retention;
 mod retry;
 mod rows;
 mod sealed;
+mod unknown;
 mod user_connections;
 
 use std::str::FromStr;
@@ -40,6 +41,7 @@ pub use console::{ErrorKindCount, OAuthState, QueueSummary, SessionRow, StateCou
 pub use index::IndexPage;
 pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
 pub use retry::ErrorFilter;
+pub use unknown::{UnknownNumberClaim, UnknownNumberRow};
 pub use user_connections::{UserConnection, UserConnectionState};
 
 /// The most events one call may have. A phone system sends a handful per call; a call
@@ -463,6 +465,34 @@ impl Store {
         row.map(|r| CallRow::from_row(&r)).transpose()
     }
 
+    /// Writes an open error-log entry for a call whose sync went on without
+    /// the failed part (R13: a record Salesforce refused, the Task written
+    /// unlinked). Unlike [`Store::note_error`] it stays open, so the console
+    /// and `GET /v1/errors` show it until someone retries or it is pruned;
+    /// the call itself is not parked.
+    pub async fn open_error(
+        &self,
+        org_id: &str,
+        call_id: &str,
+        error: &NewError,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO error_log (org_id, call_id, step, code, message, remedy, occurred_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(org_id)
+        .bind(call_id)
+        .bind(&error.step)
+        .bind(&error.code)
+        .bind(&error.message)
+        .bind(&error.remedy)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Writes an error-log entry that does not stop the sync (a note, such
     /// as an inactive owner replaced by the writer, R7).
     pub async fn note_error(
@@ -619,7 +649,7 @@ impl Store {
 
 const CALL_COLUMNS: &str = "org_id, call_id, user_id, kind, customer_number, first_event_at, \
      updated_at, sync_state, task_id, written, linked, create_attempted_at, create_in_flight, \
-     wait_reason";
+     wait_reason, skip_reason";
 
 pub(super) async fn insert_history(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

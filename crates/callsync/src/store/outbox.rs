@@ -309,7 +309,7 @@ impl Store {
         sqlx::query(
             "UPDATE calls SET user_id = $3, kind = $4, customer_number = $5, updated_at = $6,
                 sync_state = $7, task_id = $8, written = COALESCE($9, written),
-                linked = COALESCE($10, linked), wait_reason = NULL,
+                linked = COALESCE($10, linked), wait_reason = NULL, skip_reason = $11,
                 create_attempted_at = CASE WHEN $8 IS NULL THEN create_attempted_at ELSE NULL END,
                 create_in_flight = 0
              WHERE org_id = $1 AND call_id = $2",
@@ -334,6 +334,7 @@ impl Store {
                 .map(serde_json::to_string)
                 .transpose()?,
         )
+        .bind(&done.skip_reason)
         .execute(&mut *tx)
         .await?;
         if let Some(contact) = &done.contact {

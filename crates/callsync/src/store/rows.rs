@@ -232,6 +232,9 @@ pub enum SyncState {
     Synced,
     /// Never synced (an extension call, R2; a voicemail at `call_start`).
     Never,
+    /// Not written because the organisation's logging policy says so (R12); the call's
+    /// `skip_reason` says why.
+    Skipped,
     /// Failed; see the error log.
     Failed,
 }
@@ -243,6 +246,7 @@ impl SyncState {
             SyncState::Waiting => "waiting",
             SyncState::Synced => "synced",
             SyncState::Never => "never",
+            SyncState::Skipped => "skipped",
             SyncState::Failed => "failed",
         }
     }
@@ -253,6 +257,7 @@ impl SyncState {
             "waiting" => SyncState::Waiting,
             "synced" => SyncState::Synced,
             "never" => SyncState::Never,
+            "skipped" => SyncState::Skipped,
             "failed" => SyncState::Failed,
             _ => return None,
         })
@@ -299,6 +304,9 @@ pub struct Finished {
     pub linked: Option<Match>,
     pub contact: Option<ContactEntry>,
     pub history: Option<HistoryLine>,
+    /// Why the policy wrote nothing (R12: `policy`, `never_log_list`, `too_short`), with
+    /// `sync_state` = skipped; `None` otherwise.
+    pub skip_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,6 +327,8 @@ pub struct CallRow {
     pub create_in_flight: bool,
     /// Why the call waits, while it does (R16).
     pub wait_reason: Option<String>,
+    /// Why the logging policy skipped the call (R12), when it did.
+    pub skip_reason: Option<String>,
 }
 
 /// A value stored as JSON that no longer decodes (a hand-edited row, a downgrade): the
@@ -383,6 +393,7 @@ impl CallRow {
                 .map(timestamp),
             create_in_flight: r.try_get::<i64, _>("create_in_flight")? != 0,
             wait_reason: r.try_get("wait_reason")?,
+            skip_reason: r.try_get("skip_reason")?,
         })
     }
 }

@@ -41,6 +41,7 @@ async fn store_with_org(db: &TestDatabase) -> Store {
 
 fn finished(state: SyncState, task: Option<&str>) -> Finished {
     Finished {
+        skip_reason: None,
         summary: CallSummary {
             user_id: Some("u1".into()),
             kind: Some("outgoing".into()),

@@ -20,6 +20,7 @@ use callsync_core::task::{TaskContext, TaskFields};
 use jiff::{SignedDuration, Timestamp};
 use salesforce::ErrorKind;
 
+use super::unknown::Unknown;
 use super::writer::Writer;
 use super::{Outcome, Worker};
 use crate::crm::{self, CrmError, SalesforceConnection, Step};
@@ -330,6 +331,17 @@ impl Worker {
                 Ok(owner) => owner,
                 Err(error) => return Ok(fail(Step::FindUser, error)),
             };
+            if found.is_none() {
+                // R13: a Lead or Contact for a number no record holds (worker/unknown.rs).
+                match self
+                    .unknown_number(item, &writer, &call, &settings, &context, &summary, now)
+                    .await?
+                {
+                    Unknown::Linked(created) => found = Some(created),
+                    Unknown::Unlinked => {}
+                    Unknown::End(end, health) => return Ok((end, health)),
+                }
+            }
             context.record = found.clone();
         }
         let (outcome, task_id, sent, step) =
@@ -396,6 +408,7 @@ impl Worker {
             task_id: Some(task_id.to_18().to_owned()),
             written: Some(written),
             linked: found,
+            skip_reason: None,
             contact,
             history: Some(HistoryLine {
                 action: step.as_str().to_owned(),
@@ -482,7 +495,7 @@ impl Worker {
 
     /// A Salesforce failure at `step`, as an end (R9, R16): what a retry can fix waits,
     /// with backoff and jitter and no limit on attempts; the rest needs a person.
-    fn crm_failure(
+    pub(super) fn crm_failure(
         &self,
         item: &WorkItem,
         step: Step,
@@ -754,16 +767,27 @@ fn finish_without_write(
     action: Action,
     now: Timestamp,
 ) -> End {
+    let mut skip_reason = None;
     let (state, outcome, history) = match action {
-        Action::Never(reason) => (
-            SyncState::Never,
-            Outcome::Never,
-            Some(HistoryLine {
-                action: "decide".into(),
-                outcome: "never".into(),
-                detail: Some(format!("{reason:?}")),
-            }),
-        ),
+        Action::Never(reason) => {
+            let (state, outcome, detail) = match reason.skipped() {
+                // R12: the organisation's policy, not R2, keeps it out of Salesforce.
+                Some(skipped) => {
+                    skip_reason = Some(skipped.as_str().to_owned());
+                    (SyncState::Skipped, "skipped", skipped.label().to_owned())
+                }
+                None => (SyncState::Never, "never", format!("{reason:?}")),
+            };
+            (
+                state,
+                Outcome::Never,
+                Some(HistoryLine {
+                    action: "decide".into(),
+                    outcome: outcome.into(),
+                    detail: Some(detail),
+                }),
+            )
+        }
         Action::UpToDate => (SyncState::Synced, Outcome::UpToDate, None),
         _ => (SyncState::Waiting, Outcome::Waiting, None),
     };
@@ -796,6 +820,7 @@ fn finish_without_write(
             linked: None,
             contact: None,
             history,
+            skip_reason,
         }),
         outcome,
     }
