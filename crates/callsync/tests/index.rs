@@ -11,7 +11,7 @@ use callsync::index;
 use callsync::store::Store;
 use callsync::test_support::TestDatabase;
 use callsync_core::call::Call;
-use callsync_core::event::{Direction, Event, EventBody};
+use callsync_core::event::{ClickToCall, Direction, Event, EventBody};
 use callsync_core::ids::{CallId, EventId, OrgId, SalesforceId};
 use callsync_core::matching::{Candidate, Match, RecordObject, choose_record};
 use callsync_core::phone::PhoneRegion;
@@ -198,6 +198,10 @@ impl World {
 }
 
 fn call_from(number: &str, at: Timestamp) -> Call {
+    call_with(number, at, None)
+}
+
+fn call_with(number: &str, at: Timestamp, click_to_call: Option<&str>) -> Call {
     let event = Event {
         id: EventId::parse("e1").unwrap(),
         org: OrgId::parse(ORG).unwrap(),
@@ -207,7 +211,9 @@ fn call_from(number: &str, at: Timestamp) -> Call {
         direction: Direction::Inbound,
         user_number: None,
         customer_number: Some(number.to_owned()),
-        click_to_call: None,
+        click_to_call: click_to_call.map(|id| ClickToCall {
+            record_id: SalesforceId::parse(id).unwrap(),
+        }),
         predictive: None,
         body: EventBody::Dialing,
     };
@@ -325,6 +331,81 @@ async fn r15_the_index_answers_as_r3_after_every_insert_update_delete_undelete_c
     world
         .assert_same_answers(&numbers, &plain, "every change")
         .await;
+}
+
+/// R3.1 through the index: a click-to-call to any record the index holds — with a phone or
+/// without, converted Leads included — is answered from memory, as live R3 answers it; a
+/// record it does not hold (deleted, a Person Account's own Contact) is asked live.
+#[tokio::test]
+async fn r15_a_click_to_call_is_answered_from_the_index_as_live_r3_answers_it() {
+    let world = World::start(TestDatabase::sqlite(), 60).await;
+    let bare = world.insert("Contact", json!({"LastName": "NoPhone"}));
+    let gone = world.insert(
+        "Lead",
+        json!({"LastName": "Gone", "Company": "Kabu", "Phone": "03-7777-0009"}),
+    );
+    world.backfill().await;
+    let org = world.sandbox.org();
+    org.delete(org.admin_user(), "Lead", &gone).unwrap();
+    world.catch_up().await;
+    let held: Vec<String> = ["Contact", "Account", "Lead"]
+        .iter()
+        .flat_map(|object| world.phones_of(object))
+        .map(|(id, _)| id)
+        .filter(|id| {
+            world
+                .store
+                .indexes()
+                .org(ORG)
+                .record(&SalesforceId::parse(id).unwrap())
+                .is_some()
+        })
+        .collect();
+    assert!(held.contains(&bare), "a record without a phone is held");
+    assert!(held.len() > 50, "{}", held.len());
+    let hidden: Vec<String> = org
+        .records("Contact")
+        .iter()
+        .filter(|contact| contact.get("IsPersonAccount") == Some(&json!(true)))
+        .map(|contact| contact["Id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!hidden.is_empty(), "the generated org has Person Accounts");
+
+    let before = world.sandbox.counters().total;
+    let mut indexed = Vec::new();
+    for id in &held {
+        let call = call_with("0377770009", Timestamp::UNIX_EPOCH, Some(id));
+        indexed.push(
+            index::find_record(&world.store, ORG, &world.client, &call, REGION)
+                .await
+                .unwrap(),
+        );
+    }
+    let spent = world.sandbox.counters().total - before;
+    assert!(
+        spent <= 1,
+        "held records are answered from memory (at most one catch-up): {spent} requests"
+    );
+    for (id, indexed) in held.iter().zip(indexed) {
+        let call = call_with("0377770009", Timestamp::UNIX_EPOCH, Some(id));
+        let live = crm::find_record(&world.client, &call, REGION)
+            .await
+            .unwrap();
+        assert_eq!(indexed, live, "click-to-call {id}");
+        assert_eq!(indexed.unwrap().record_id.to_18(), id);
+    }
+    for id in hidden.iter().chain([&gone]) {
+        let call = call_with("0377770009", Timestamp::UNIX_EPOCH, Some(id));
+        assert_eq!(
+            index::find_record(&world.store, ORG, &world.client, &call, REGION)
+                .await
+                .unwrap(),
+            crm::find_record(&world.client, &call, REGION)
+                .await
+                .unwrap(),
+            "click-to-call {id}, not held"
+        );
+    }
 }
 
 #[tokio::test]
