@@ -619,3 +619,174 @@ async fn r15_an_interrupted_backfill_resumes_from_its_stored_cursor() {
     assert_eq!(resumed.status().records, clean.status().records);
     assert_eq!(resumed.status().numbers, clean.status().numbers);
 }
+
+/// The index's state — records, watermark, lag, last error — is shown where an admin looks:
+/// `GET /v1/org`, the metrics scrape and the console's overview (R15, issue 14).
+#[tokio::test]
+async fn r15_the_index_state_is_in_get_v1_org_the_metrics_and_the_console_overview() {
+    let handle = callsync::metrics::install().unwrap();
+    let world = World::start(TestDatabase::sqlite(), 100).await;
+    let now = Timestamp::now();
+    world
+        .store
+        .create_org(
+            &callsync::store::NewOrg {
+                id: ORG.into(),
+                name: "Acme".into(),
+                signing_secret: "whsec".into(),
+                settings_json: "{}".into(),
+                salesforce_json: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let admin_key = callsync::api::new_key();
+    world
+        .store
+        .add_api_key(&callsync::api::key_hash(&admin_key), ORG, "admin", "t", now)
+        .await
+        .unwrap();
+    world.backfill().await;
+    let status = world.store.indexes().org(ORG).status();
+    assert!(status.records > 50, "{status:?}");
+    let watermark = status
+        .watermark
+        .expect("a backfilled index has a watermark");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(callsync::server::run(
+        listener,
+        callsync::api::AppState::new(world.store.clone()),
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let org: Value = http
+        .get(format!("{url}/v1/org"))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = &org["phone_index"];
+    assert_eq!(shown["state"], "ready", "{org}");
+    assert_eq!(shown["records"], json!(status.records));
+    assert_eq!(shown["watermark"], json!(watermark.to_string()));
+    assert!(shown["lag_ms"].as_i64().is_some(), "{shown}");
+    assert!(shown["memory_bytes"].as_u64().unwrap() > 0, "{shown}");
+    assert_eq!(shown["last_error"], Value::Null);
+
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_url = format!("http://{}/metrics", metrics_listener.local_addr().unwrap());
+    tokio::spawn(
+        axum::serve(
+            metrics_listener,
+            callsync::metrics::router(handle, world.store.clone()),
+        )
+        .into_future(),
+    );
+    let scrape = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        format!(
+            "callsync_phone_index_records{{org=\"{ORG}\"}} {}",
+            status.records
+        ),
+        format!("callsync_phone_index_failing{{org=\"{ORG}\"}} 0"),
+        format!("callsync_phone_index_watermark_timestamp_seconds{{org=\"{ORG}\"}} "),
+        format!("callsync_phone_index_lag_seconds{{org=\"{ORG}\"}} "),
+    ] {
+        assert!(scrape.contains(&line), "{line:?} in {scrape}");
+    }
+
+    let link = callsync::console::session::new_login_link(&world.store, ORG, now)
+        .await
+        .unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    let signed_in = http
+        .post(format!("{url}/console/signin"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let overview = |language: &'static str| {
+        http.get(format!("{url}/console/"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .header(reqwest::header::ACCEPT_LANGUAGE, language)
+            .send()
+    };
+    let english = overview("en").await.unwrap().text().await.unwrap();
+    assert!(english.contains("id=\"phone-index\""), "{english}");
+    assert!(
+        english.contains("Ready: numbers are matched from the index."),
+        "{english}"
+    );
+    assert!(
+        english.contains(&format!("{} records held", status.records)),
+        "{english}"
+    );
+    assert!(english.contains("Changes applied up to "), "{english}");
+    let japanese = overview("ja").await.unwrap().text().await.unwrap();
+    assert!(
+        japanese.contains("準備完了: 電話番号はインデックスで照合されます。"),
+        "{japanese}"
+    );
+
+    // A failing sync is shown as failing, with its error, in all three places.
+    world.sandbox.faults().set_plan(sf_sandbox::FaultPlan {
+        // Enough refusals to outlast the client's own retries.
+        script: vec![Some(sf_sandbox::Fault::ServiceUnavailable); 20],
+        ..sf_sandbox::FaultPlan::default()
+    });
+    let index = world.store.indexes().org(ORG);
+    assert!(
+        index::catch_up(&world.store, &index, &world.client)
+            .await
+            .is_err()
+    );
+    let org: Value = http
+        .get(format!("{url}/v1/org"))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["phone_index"]["state"], "failing", "{org}");
+    assert!(org["phone_index"]["last_error"].is_string(), "{org}");
+    let scrape = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        scrape.contains(&format!("callsync_phone_index_failing{{org=\"{ORG}\"}} 1")),
+        "{scrape}"
+    );
+    let english = overview("en").await.unwrap().text().await.unwrap();
+    assert!(
+        english.contains("Failing: matching asks Salesforce live."),
+        "{english}"
+    );
+    assert!(english.contains("The last sync failed"), "{english}");
+}
