@@ -359,22 +359,46 @@ async fn catch_up_inner(store: &Store, index: &OrgIndex, client: &Client) -> any
         answers.len(),
         OBJECTS.len()
     );
+    // Stored with the pages of a long catch-up: nothing is marked synced until every page
+    // is applied, so a crash part-way asks again from the same point.
+    let before = state.clone();
     let mut changes = Vec::new();
     let mut newest = state.watermark;
-    for ((object, query), answer) in OBJECTS.iter().zip(&queries).zip(answers) {
-        let page: Page = answer.into_result()?;
-        let rows = if page.done {
-            page.records
-        } else {
-            // More than one batch changed: page through them with the locator.
-            client.query_all::<Row>(query).try_collect().await?
-        };
-        for row in &rows {
+    let mut note_newest = |rows: &[Row]| {
+        for row in rows {
             if let Some(stamp) = row.system_modstamp.as_deref().and_then(parse_datetime) {
                 newest = Some(newest.map_or(stamp, |seen| seen.max(stamp)));
             }
         }
-        changes.extend(read_changes(&rows, object)?);
+    };
+    for ((object, query), answer) in OBJECTS.iter().zip(&queries).zip(answers) {
+        let page: Page = answer.into_result()?;
+        if page.done {
+            note_newest(&page.records);
+            changes.extend(index.news(read_changes(&page.records, object)?));
+            continue;
+        }
+        // More than one batch changed (a bulk load, or the records written just before a
+        // backfill, which its overlap asks for again): page through them with the
+        // locator, storing page by page, so a million changed rows are never held at once.
+        let mut rows = std::pin::pin!(client.query_all::<Row>(query));
+        let mut batch = Vec::with_capacity(PAGE);
+        loop {
+            let next = rows.try_next().await?;
+            let end = next.is_none();
+            if let Some(row) = next {
+                batch.push(row);
+            }
+            if batch.len() >= PAGE || (end && !batch.is_empty()) {
+                note_newest(&batch);
+                let news = index.news(read_changes(&batch, object)?);
+                store_changes(store, index, &news, &before).await?;
+                batch.clear();
+            }
+            if end {
+                break;
+            }
+        }
     }
     state.watermark = newest;
     state.synced_at = Some(started);

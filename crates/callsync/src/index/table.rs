@@ -619,6 +619,12 @@ impl PhoneTable {
         }
     }
 
+    /// The `SystemModstamp` of the version of `id` held, if any.
+    pub(super) fn held_stamp(&self, id: &SalesforceId) -> Option<Timestamp> {
+        self.slot_of(id)
+            .and_then(|(_, slot)| Timestamp::from_millisecond(slot.system_modstamp_ms).ok())
+    }
+
     /// Removes the record `id` if the table's version is not newer than `stamp`.
     pub(super) fn remove_if_older(&mut self, id: &SalesforceId, stamp: Timestamp) {
         if self
