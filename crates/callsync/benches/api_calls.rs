@@ -273,7 +273,9 @@ fn main() -> anyhow::Result<()> {
                 ", plus the click-to-call records read by `query`"
             } else {
                 " — index catch-ups (background and before a create); click-to-call records \
-                 are read from the index, so `query` is R7's Salesforce user look-ups"
+                 the index holds are read from it, so `query` is R7's Salesforce user \
+                 look-ups and the click-to-calls to records it does not hold (a Person \
+                 Account's own Contact)"
             }
         );
         println!(
