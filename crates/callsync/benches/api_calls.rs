@@ -5,12 +5,20 @@
 //! count against the API allowance, and the sandbox does not count) are counted from the
 //! `salesforce` client's `salesforce_token` tracing span.
 //!
-//! `cargo bench -p callsync --bench api_calls [-- --calls N --agents A --records R --live]`
+//! `cargo bench -p callsync --bench api_calls [-- --calls N --agents A --records R --live
+//! --rate R]`
 //!
 //! By default the organisation's local phone index (R15) is backfilled before the trace
 //! (its requests are not counted) and R3 reads it, catching it up with one composite
 //! request when it is older than the call or than `index::MAX_AGE`; `--live` matches by
 //! asking Salesforce for every call, as before the index.
+//!
+//! With `--rate R` the trace is played at a steady R calls a second instead of in three
+//! phases drained as fast as they go: as `serve` runs, the worker runs continuously and
+//! the index is caught up in the background every `index::SYNC_INTERVAL`; each call's
+//! events arrive at its turn, its memo two seconds later and its analysis four. Every
+//! request during the trace is counted, the background catch-ups included, so `composite`
+//! is what keeping the index fresh costs per call at that rate.
 //!
 //! The worker starts cold (no token, no describe, no user cached), as after a restart, so
 //! those one-off requests are spread over the trace's calls. The memos and the analyses
@@ -60,6 +68,14 @@ fn main() -> anyhow::Result<()> {
     let agents: usize = flags.number("--agents", 10, 2);
     let records: usize = flags.number("--records", 10_000, 500);
     let live = flags.has("--live");
+    let rate: Option<f64> = flags
+        .text("--rate")
+        .map(|rate| rate.parse::<f64>())
+        .transpose()?;
+    anyhow::ensure!(
+        rate.is_none_or(|rate| rate > 0.0),
+        "--rate must be above zero"
+    );
 
     let tokens = Arc::new(AtomicU64::new(0));
     tracing_subscriber::registry()
@@ -120,7 +136,19 @@ fn main() -> anyhow::Result<()> {
 
         let mut mix = CallMix::new(Directory::of(&sandbox, records), 5);
         let started_at = Timestamp::now() - SignedDuration::from_hours(1);
-        let plans: Vec<_> = (0..calls).map(|_| mix.plan(&org, started_at)).collect();
+        // With a rate, call i's analysis (its last event, 900 s after it began) is dated
+        // at its turn; events are never dated after they are sent.
+        let trace_start = Timestamp::now() + SignedDuration::from_secs(2);
+        let plans: Vec<_> = (0..calls)
+            .map(|call| match rate {
+                Some(rate) => mix.plan(
+                    &org,
+                    trace_start - SignedDuration::from_secs(900)
+                        + SignedDuration::from_secs_f64(call as f64 / rate),
+                ),
+                None => mix.plan(&org, started_at),
+            })
+            .collect();
         let count = |kind: Dialled| plans.iter().filter(|(_, dialled)| *dialled == kind).count();
         let answered = plans.iter().filter(|(plan, _)| plan.answered).count();
         println!(
@@ -137,22 +165,41 @@ fn main() -> anyhow::Result<()> {
         sandbox.reset_counters();
         tokens.store(0, Ordering::Relaxed);
         let mut by_phase: Vec<Counts> = Vec::new();
-        for phase in PHASES {
+        let phases: Vec<&str> = match rate {
+            Some(_) => vec!["steady"],
+            None => PHASES.to_vec(),
+        };
+        if let Some(rate) = rate {
             let before = snapshot(&sandbox, &tokens);
-            let events: Vec<Value> = plans
-                .iter()
-                .flat_map(|(plan, _)| match phase {
-                    "calls" => plan.call_events(),
-                    "memos" => plan.memo_event().into_iter().collect(),
-                    _ => plan.analysis_event().into_iter().collect(),
-                })
-                .collect();
-            for chunk in events.chunks(100) {
-                support::post_events(&http, &api.url, &org, serde_json::to_string(chunk)?).await?;
-            }
-            drain(&worker, &store).await?;
+            let took =
+                play_at_rate(&store, worker, &http, &api.url, &org, &plans, rate, live).await?;
             let after = snapshot(&sandbox, &tokens);
             by_phase.push(difference(&after, &before));
+            println!(
+                "played {calls} calls at {rate} calls/s in {:.1} s (the worker and the index's \
+                 background sync running throughout, as in `serve`)",
+                took.as_secs_f64()
+            );
+            println!();
+        } else {
+            for phase in PHASES {
+                let before = snapshot(&sandbox, &tokens);
+                let events: Vec<Value> = plans
+                    .iter()
+                    .flat_map(|(plan, _)| match phase {
+                        "calls" => plan.call_events(),
+                        "memos" => plan.memo_event().into_iter().collect(),
+                        _ => plan.analysis_event().into_iter().collect(),
+                    })
+                    .collect();
+                for chunk in events.chunks(100) {
+                    support::post_events(&http, &api.url, &org, serde_json::to_string(chunk)?)
+                        .await?;
+                }
+                drain(&worker, &store).await?;
+                let after = snapshot(&sandbox, &tokens);
+                by_phase.push(difference(&after, &before));
+            }
         }
 
         let mut operations: Vec<String> = by_phase
@@ -162,7 +209,7 @@ fn main() -> anyhow::Result<()> {
         operations.sort();
         operations.dedup();
         let mut headings = vec!["operation"];
-        headings.extend(PHASES);
+        headings.extend(phases.iter().copied());
         headings.extend(["total", "per call"]);
         let mut table = Table::new(&headings);
         let mut grand_total = 0;
@@ -211,6 +258,26 @@ fn main() -> anyhow::Result<()> {
             tasks.len(),
             tasks.len() - linked
         );
+        let matching: u64 = by_phase
+            .iter()
+            .flat_map(|phase| phase.iter())
+            .filter(|(operation, _)| {
+                operation.starts_with("composite") || operation.starts_with("search")
+            })
+            .map(|(_, count)| count)
+            .sum();
+        println!(
+            "matching: {matching} composite and search requests ({:.3} per call){}",
+            matching as f64 / calls as f64,
+            if live {
+                ", plus the click-to-call records read by `query`"
+            } else {
+                " — index catch-ups (background and before a create); click-to-call records \
+                 the index holds are read from it, so `query` is R7's Salesforce user \
+                 look-ups and the click-to-calls to records it does not hold (a Person \
+                 Account's own Contact)"
+            }
+        );
         println!(
             "How to read it: `per call` is requests to Salesforce divided by the calls of the \
              trace, by operation; `API calls` is what counts against the org's daily API \
@@ -226,6 +293,73 @@ fn main() -> anyhow::Result<()> {
 }
 
 const TOKEN: &str = "token (OAuth, not an API call)";
+
+/// Plays the trace at `rate` calls a second with the worker and (unless `live`) the index's
+/// background sync running as in `serve`, until every call's work is done. Returns how long
+/// it took.
+#[allow(clippy::too_many_arguments)] // a benchmark's one-off helper
+async fn play_at_rate(
+    store: &Store,
+    worker: Worker,
+    http: &reqwest::Client,
+    api_url: &str,
+    org: &support::BenchOrg,
+    plans: &[(support::CallPlan, Dialled)],
+    rate: f64,
+    live: bool,
+) -> anyhow::Result<Duration> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let worker_task = tokio::spawn(worker.run(until_stopped()));
+    let index_task = (!live).then(|| {
+        tokio::spawn(callsync::index::run_background(
+            store.clone(),
+            callsync::index::SYNC_INTERVAL,
+            until_stopped(),
+        ))
+    });
+    let started = std::time::Instant::now();
+    // A turn per call, then as many to send the last memos (2 s = 2 × rate turns later)
+    // and analyses (4 s later).
+    let lag = |seconds: f64| (seconds * rate).round() as usize;
+    for turn in 0..plans.len() + lag(4.0) {
+        let due = started + Duration::from_secs_f64(turn as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let mut events: Vec<Value> = Vec::new();
+        if let Some((plan, _)) = plans.get(turn) {
+            events.extend(plan.call_events());
+        }
+        if let Some((plan, _)) = turn.checked_sub(lag(2.0)).and_then(|call| plans.get(call)) {
+            events.extend(plan.memo_event());
+        }
+        if let Some((plan, _)) = turn.checked_sub(lag(4.0)).and_then(|call| plans.get(call)) {
+            events.extend(plan.analysis_event());
+        }
+        if !events.is_empty() {
+            support::post_events(http, api_url, org, serde_json::to_string(&events)?).await?;
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while store.queue_depth().await? > 0 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the worker did not drain the queue within 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    let _ = stop.send(true);
+    worker_task.await?;
+    if let Some(index_task) = index_task {
+        index_task.await?;
+    }
+    Ok(took)
+}
 
 /// Runs worker rounds until nothing is queued (short backoffs: a retry shows up as its
 /// extra requests, not as waiting).

@@ -5,7 +5,12 @@
 //!
 //! `cargo bench -p callsync --bench end_to_end [-- --rate R --seconds S --latency-ms L
 //! --orgs O --agents A --records N --backend sqlite|postgres --workers W --batch B
-//! --per-org-concurrency C --poll-ms P --talk-ms T --drain-seconds D]`
+//! --per-org-concurrency C --poll-ms P --talk-ms T --drain-seconds D --live]`
+//!
+//! By default each organisation's local phone index (R15) is backfilled before the load
+//! (not timed) and caught up in the background every `index::SYNC_INTERVAL`, as `serve`
+//! does, so R3 reads it; `--live` matches by asking Salesforce for every call, as before
+//! the index.
 //!
 //! Each call posts its opening events (dialling or ringing, answered), then `--talk-ms`
 //! later its `ended` event; the calls follow `support::CallMix` (click-to-call, unknown and
@@ -67,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         ),
         ..defaults
     };
+    let live = flags.has("--live");
     let backend = *Backend::chosen(&flags, "sqlite")?
         .first()
         .expect("one back end");
@@ -107,6 +113,43 @@ fn main() -> anyhow::Result<()> {
         }
         let api = support::RunningApi::start(&store).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut index_task = None;
+        if !live {
+            let backfilling = Instant::now();
+            let connection = callsync::crm::SalesforceConnection::of_sandbox(&sandbox);
+            let connections =
+                callsync::crm::Connections::new(callsync::crm::ClientOptions::default());
+            for org in &bench_orgs {
+                let client = connections.default_user_client(&org.id, &connection)?;
+                let index = store.indexes().org(&org.id);
+                callsync::index::backfill(
+                    &store,
+                    &index,
+                    &client,
+                    Settings::default().region(),
+                    false,
+                    &|_| {},
+                )
+                .await?;
+            }
+            println!(
+                "phone index: {} organisation(s) backfilled in {:.1} s before the load (not \
+                 timed), then caught up in the background every {} s",
+                bench_orgs.len(),
+                backfilling.elapsed().as_secs_f64(),
+                callsync::index::SYNC_INTERVAL.as_secs_f64()
+            );
+            // The backfill's requests are not the load's.
+            sandbox.reset_counters();
+            let mut stopped = stopped.clone();
+            index_task = Some(tokio::spawn(callsync::index::run_background(
+                store.clone(),
+                callsync::index::SYNC_INTERVAL,
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            )));
+        }
         let mut worker_tasks = Vec::new();
         for _ in 0..workers {
             let worker = Worker::new(store.clone(), worker_config.clone(), None);
@@ -264,7 +307,8 @@ fn main() -> anyhow::Result<()> {
         println!(
             "How to read it: p50/p99 are from the moment the phone system sends a call's \
              `ended` event to its Task's CreatedDate in the sandbox. A Task needs at least the \
-             requests on its path — the match (one composite SOQL request, and a SOSL search \
+             requests on its path — the match (with the index none, unless the index is older \
+             than its freshness window; live, one composite SOQL request, and a SOSL search \
              when that finds nothing) and the create; the owner is cached — each delayed \
              {latency_ms} ms, plus up to the worker's idle poll of {} ms. `Tasks/s` is Tasks created over \
              the span from the first to the last.",
@@ -273,6 +317,9 @@ fn main() -> anyhow::Result<()> {
 
         let _ = stop.send(true);
         for task in worker_tasks {
+            task.await?;
+        }
+        if let Some(task) = index_task {
             task.await?;
         }
         api.stop().await?;

@@ -141,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             "generated in",
             "index backfill",
             "index records",
+            "index table",
             "sandbox RSS",
             "sandbox RSS per record",
             "callsync RSS before",
@@ -184,6 +185,7 @@ fn main() -> anyhow::Result<()> {
                     format!("{:.1} s", took.as_secs_f64())
                 }),
                 figures.index_records.to_string(),
+                format!("{:.0} MB", figures.index_bytes as f64 / 1e6),
                 format!("{sandbox_before:.0} → {sandbox_after:.0} MB"),
                 format!(
                     "{:.2} KB",
@@ -214,7 +216,7 @@ fn main() -> anyhow::Result<()> {
              `callsync RSS` is this process (API, store, Salesforce clients) before the first \
              lookup, after it and after the last; with the index (the default) `before` is before \
              the backfill, so the later two include the index and what the backfill's \
-             pages left allocated."
+             pages left allocated; `index table` is what the index's own allocations hold."
         );
         anyhow::Ok(())
     })
@@ -238,6 +240,8 @@ struct Figures {
     /// How long the index backfill took (index mode).
     backfill: Option<Duration>,
     index_records: u64,
+    /// What the index's in-memory table has allocated (`IndexStatus::memory_bytes`).
+    index_bytes: u64,
 }
 
 impl Figures {
@@ -291,6 +295,7 @@ async fn measure(
         .await?;
         figures.backfill = Some(started.elapsed());
         figures.index_records = index.status().records;
+        figures.index_bytes = index.status().memory_bytes;
         let mut stopped = index_stopped.clone();
         background = Some(tokio::spawn(callsync::index::run_background(
             store.clone(),

@@ -47,6 +47,8 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 pub const PHONE_INDEX_RECORDS: &str = "callsync_phone_index_records";
 pub const PHONE_INDEX_LAG: &str = "callsync_phone_index_lag_seconds";
 pub const PHONE_INDEX_FAILING: &str = "callsync_phone_index_failing";
+pub const PHONE_INDEX_WATERMARK: &str = "callsync_phone_index_watermark_timestamp_seconds";
+pub const PHONE_INDEX_MEMORY: &str = "callsync_phone_index_memory_bytes";
 
 /// Installs the process-wide Prometheus recorder.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -115,6 +117,14 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         PHONE_INDEX_FAILING,
         "1 while the phone index's last sync failed (matching asks Salesforce live)."
     );
+    metrics::describe_gauge!(
+        PHONE_INDEX_WATERMARK,
+        "The SystemModstamp (Unix seconds) up to which the phone index has applied changes."
+    );
+    metrics::describe_gauge!(
+        PHONE_INDEX_MEMORY,
+        "Bytes the phone index's in-memory table has allocated, per organisation."
+    );
     Ok(handle)
 }
 
@@ -161,6 +171,11 @@ async fn render(State(state): State<MetricsState>) -> String {
     for (org, index) in state.store.indexes().all() {
         let status = index.status();
         metrics::gauge!(PHONE_INDEX_RECORDS, "org" => org.clone()).set(status.records as f64);
+        metrics::gauge!(PHONE_INDEX_MEMORY, "org" => org.clone()).set(status.memory_bytes as f64);
+        if let Some(watermark) = status.watermark {
+            metrics::gauge!(PHONE_INDEX_WATERMARK, "org" => org.clone())
+                .set(watermark.as_millisecond() as f64 / 1000.0);
+        }
         if let Some(lag) = status.lag_ms {
             metrics::gauge!(PHONE_INDEX_LAG, "org" => org.clone()).set(lag as f64 / 1000.0);
         }

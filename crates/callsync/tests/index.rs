@@ -11,7 +11,7 @@ use callsync::index;
 use callsync::store::Store;
 use callsync::test_support::TestDatabase;
 use callsync_core::call::Call;
-use callsync_core::event::{Direction, Event, EventBody};
+use callsync_core::event::{ClickToCall, Direction, Event, EventBody};
 use callsync_core::ids::{CallId, EventId, OrgId, SalesforceId};
 use callsync_core::matching::{Candidate, Match, RecordObject, choose_record};
 use callsync_core::phone::PhoneRegion;
@@ -198,6 +198,10 @@ impl World {
 }
 
 fn call_from(number: &str, at: Timestamp) -> Call {
+    call_with(number, at, None)
+}
+
+fn call_with(number: &str, at: Timestamp, click_to_call: Option<&str>) -> Call {
     let event = Event {
         id: EventId::parse("e1").unwrap(),
         org: OrgId::parse(ORG).unwrap(),
@@ -207,7 +211,9 @@ fn call_from(number: &str, at: Timestamp) -> Call {
         direction: Direction::Inbound,
         user_number: None,
         customer_number: Some(number.to_owned()),
-        click_to_call: None,
+        click_to_call: click_to_call.map(|id| ClickToCall {
+            record_id: SalesforceId::parse(id).unwrap(),
+        }),
         predictive: None,
         body: EventBody::Dialing,
     };
@@ -325,6 +331,81 @@ async fn r15_the_index_answers_as_r3_after_every_insert_update_delete_undelete_c
     world
         .assert_same_answers(&numbers, &plain, "every change")
         .await;
+}
+
+/// R3.1 through the index: a click-to-call to any record the index holds — with a phone or
+/// without, converted Leads included — is answered from memory, as live R3 answers it; a
+/// record it does not hold (deleted, a Person Account's own Contact) is asked live.
+#[tokio::test]
+async fn r15_a_click_to_call_is_answered_from_the_index_as_live_r3_answers_it() {
+    let world = World::start(TestDatabase::sqlite(), 60).await;
+    let bare = world.insert("Contact", json!({"LastName": "NoPhone"}));
+    let gone = world.insert(
+        "Lead",
+        json!({"LastName": "Gone", "Company": "Kabu", "Phone": "03-7777-0009"}),
+    );
+    world.backfill().await;
+    let org = world.sandbox.org();
+    org.delete(org.admin_user(), "Lead", &gone).unwrap();
+    world.catch_up().await;
+    let held: Vec<String> = ["Contact", "Account", "Lead"]
+        .iter()
+        .flat_map(|object| world.phones_of(object))
+        .map(|(id, _)| id)
+        .filter(|id| {
+            world
+                .store
+                .indexes()
+                .org(ORG)
+                .record(&SalesforceId::parse(id).unwrap())
+                .is_some()
+        })
+        .collect();
+    assert!(held.contains(&bare), "a record without a phone is held");
+    assert!(held.len() > 50, "{}", held.len());
+    let hidden: Vec<String> = org
+        .records("Contact")
+        .iter()
+        .filter(|contact| contact.get("IsPersonAccount") == Some(&json!(true)))
+        .map(|contact| contact["Id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!hidden.is_empty(), "the generated org has Person Accounts");
+
+    let before = world.sandbox.counters().total;
+    let mut indexed = Vec::new();
+    for id in &held {
+        let call = call_with("0377770009", Timestamp::UNIX_EPOCH, Some(id));
+        indexed.push(
+            index::find_record(&world.store, ORG, &world.client, &call, REGION)
+                .await
+                .unwrap(),
+        );
+    }
+    let spent = world.sandbox.counters().total - before;
+    assert!(
+        spent <= 1,
+        "held records are answered from memory (at most one catch-up): {spent} requests"
+    );
+    for (id, indexed) in held.iter().zip(indexed) {
+        let call = call_with("0377770009", Timestamp::UNIX_EPOCH, Some(id));
+        let live = crm::find_record(&world.client, &call, REGION)
+            .await
+            .unwrap();
+        assert_eq!(indexed, live, "click-to-call {id}");
+        assert_eq!(indexed.unwrap().record_id.to_18(), id);
+    }
+    for id in hidden.iter().chain([&gone]) {
+        let call = call_with("0377770009", Timestamp::UNIX_EPOCH, Some(id));
+        assert_eq!(
+            index::find_record(&world.store, ORG, &world.client, &call, REGION)
+                .await
+                .unwrap(),
+            crm::find_record(&world.client, &call, REGION)
+                .await
+                .unwrap(),
+            "click-to-call {id}, not held"
+        );
+    }
 }
 
 #[tokio::test]
@@ -537,4 +618,175 @@ async fn r15_an_interrupted_backfill_resumes_from_its_stored_cursor() {
         .unwrap();
     assert_eq!(resumed.status().records, clean.status().records);
     assert_eq!(resumed.status().numbers, clean.status().numbers);
+}
+
+/// The index's state — records, watermark, lag, last error — is shown where an admin looks:
+/// `GET /v1/org`, the metrics scrape and the console's overview (R15, issue 14).
+#[tokio::test]
+async fn r15_the_index_state_is_in_get_v1_org_the_metrics_and_the_console_overview() {
+    let handle = callsync::metrics::install().unwrap();
+    let world = World::start(TestDatabase::sqlite(), 100).await;
+    let now = Timestamp::now();
+    world
+        .store
+        .create_org(
+            &callsync::store::NewOrg {
+                id: ORG.into(),
+                name: "Acme".into(),
+                signing_secret: "whsec".into(),
+                settings_json: "{}".into(),
+                salesforce_json: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let admin_key = callsync::api::new_key();
+    world
+        .store
+        .add_api_key(&callsync::api::key_hash(&admin_key), ORG, "admin", "t", now)
+        .await
+        .unwrap();
+    world.backfill().await;
+    let status = world.store.indexes().org(ORG).status();
+    assert!(status.records > 50, "{status:?}");
+    let watermark = status
+        .watermark
+        .expect("a backfilled index has a watermark");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(callsync::server::run(
+        listener,
+        callsync::api::AppState::new(world.store.clone()),
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let org: Value = http
+        .get(format!("{url}/v1/org"))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = &org["phone_index"];
+    assert_eq!(shown["state"], "ready", "{org}");
+    assert_eq!(shown["records"], json!(status.records));
+    assert_eq!(shown["watermark"], json!(watermark.to_string()));
+    assert!(shown["lag_ms"].as_i64().is_some(), "{shown}");
+    assert!(shown["memory_bytes"].as_u64().unwrap() > 0, "{shown}");
+    assert_eq!(shown["last_error"], Value::Null);
+
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_url = format!("http://{}/metrics", metrics_listener.local_addr().unwrap());
+    tokio::spawn(
+        axum::serve(
+            metrics_listener,
+            callsync::metrics::router(handle, world.store.clone()),
+        )
+        .into_future(),
+    );
+    let scrape = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        format!(
+            "callsync_phone_index_records{{org=\"{ORG}\"}} {}",
+            status.records
+        ),
+        format!("callsync_phone_index_failing{{org=\"{ORG}\"}} 0"),
+        format!("callsync_phone_index_watermark_timestamp_seconds{{org=\"{ORG}\"}} "),
+        format!("callsync_phone_index_lag_seconds{{org=\"{ORG}\"}} "),
+    ] {
+        assert!(scrape.contains(&line), "{line:?} in {scrape}");
+    }
+
+    let link = callsync::console::session::new_login_link(&world.store, ORG, now)
+        .await
+        .unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    let signed_in = http
+        .post(format!("{url}/console/signin"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let overview = |language: &'static str| {
+        http.get(format!("{url}/console/"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .header(reqwest::header::ACCEPT_LANGUAGE, language)
+            .send()
+    };
+    let english = overview("en").await.unwrap().text().await.unwrap();
+    assert!(english.contains("id=\"phone-index\""), "{english}");
+    assert!(
+        english.contains("Ready: numbers are matched from the index."),
+        "{english}"
+    );
+    assert!(
+        english.contains(&format!("{} records held", status.records)),
+        "{english}"
+    );
+    assert!(english.contains("Changes applied up to "), "{english}");
+    let japanese = overview("ja").await.unwrap().text().await.unwrap();
+    assert!(
+        japanese.contains("準備完了: 電話番号はインデックスで照合されます。"),
+        "{japanese}"
+    );
+
+    // A failing sync is shown as failing, with its error, in all three places.
+    world.sandbox.faults().set_plan(sf_sandbox::FaultPlan {
+        // Enough refusals to outlast the client's own retries.
+        script: vec![Some(sf_sandbox::Fault::ServiceUnavailable); 20],
+        ..sf_sandbox::FaultPlan::default()
+    });
+    let index = world.store.indexes().org(ORG);
+    assert!(
+        index::catch_up(&world.store, &index, &world.client)
+            .await
+            .is_err()
+    );
+    let org: Value = http
+        .get(format!("{url}/v1/org"))
+        .bearer_auth(&admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["phone_index"]["state"], "failing", "{org}");
+    assert!(org["phone_index"]["last_error"].is_string(), "{org}");
+    let scrape = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        scrape.contains(&format!("callsync_phone_index_failing{{org=\"{ORG}\"}} 1")),
+        "{scrape}"
+    );
+    let english = overview("en").await.unwrap().text().await.unwrap();
+    assert!(
+        english.contains("Failing: matching asks Salesforce live."),
+        "{english}"
+    );
+    assert!(english.contains("The last sync failed"), "{english}");
 }

@@ -56,6 +56,15 @@ overview-unreachable = Salesforce did not answer:
 overview-api-budget = API requests used in the last 24 hours
 overview-chart-title = Sync attempts per day (last 14 days)
 overview-chart-hint = Each attempt is one or more Salesforce API requests. Busiest day: { $max }.
+overview-index = Phone index
+overview-index-records = { $count } records held
+overview-index-watermark = Changes applied up to { $time }
+overview-index-lag = Last synced { $seconds } s ago
+overview-index-error = The last sync failed; matching asks Salesforce live:
+index-state-cold = Not loaded yet: matching asks Salesforce live.
+index-state-backfilling = Filling from Salesforce: matching asks Salesforce live until it is done.
+index-state-ready = Ready: numbers are matched from the index.
+index-state-failing = Failing: matching asks Salesforce live.
 
 calls-from = From
 calls-to = To

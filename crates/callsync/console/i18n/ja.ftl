@@ -56,6 +56,15 @@ overview-unreachable = Salesforce が応答しませんでした:
 overview-api-budget = 直近24時間のAPIリクエスト使用数
 overview-chart-title = 日ごとの同期試行数(直近14日)
 overview-chart-hint = 1回の試行は1件以上の Salesforce API リクエストです。最多の日: { $max }。
+overview-index = 電話番号インデックス
+overview-index-records = { $count } 件のレコードを保持
+overview-index-watermark = { $time } までの変更を反映済み
+overview-index-lag = 最終同期: { $seconds } 秒前
+overview-index-error = 直前の同期に失敗しました。照合は Salesforce に直接問い合わせます:
+index-state-cold = 未読み込み: 照合は Salesforce に直接問い合わせます。
+index-state-backfilling = Salesforce から取り込み中: 完了するまで照合は Salesforce に直接問い合わせます。
+index-state-ready = 準備完了: 電話番号はインデックスで照合されます。
+index-state-failing = 異常: 照合は Salesforce に直接問い合わせます。
 
 calls-from = 開始日
 calls-to = 終了日

@@ -148,6 +148,11 @@ impl Chrome {
         self.lang.text(&format!("state-{state}"))
     }
 
+    /// The phone index's state label (`index-state-ready`…).
+    pub fn index_state_label(&self, state: &str) -> String {
+        self.lang.text(&format!("index-state-{state}"))
+    }
+
     /// A call kind's label (`kind-outgoing`…); an unknown kind as it is.
     pub fn kind_label(&self, kind: &str) -> String {
         if calls::KINDS.contains(&kind) {
@@ -194,6 +199,11 @@ pub fn built_keys() -> Vec<String> {
             overview::STATES
                 .iter()
                 .map(|state| format!("state-{state}")),
+        )
+        .chain(
+            overview::INDEX_STATES
+                .iter()
+                .map(|state| format!("index-state-{state}")),
         )
         .chain(calls::KINDS.iter().map(|kind| format!("kind-{kind}")))
         .chain(calls::SKIP_KEYS.iter().map(|key| (*key).to_owned()))

@@ -1,6 +1,7 @@
 //! The overview page: today's calls by state, the queue and its oldest
 //! waiting call, whether Salesforce answers (with the API budget it
-//! reports), and sync attempts per day as a chart drawn on the server (SVG).
+//! reports), the local phone index's state (R15), and sync attempts per day
+//! as a chart drawn on the server (SVG).
 
 use std::time::Duration;
 
@@ -35,8 +36,27 @@ pub struct OverviewPage {
     /// Salesforce users whose own connection Salesforce refused (web-server flow, R16):
     /// their calls wait until they connect again.
     refused_connections: usize,
+    index: IndexView,
     chart: Chart,
 }
+
+/// The local phone index (R15) as the overview shows it: what `GET /v1/org`
+/// reports as `phone_index`, with times in the organisation's zone.
+#[derive(Debug)]
+pub struct IndexView {
+    /// One of [`INDEX_STATES`].
+    pub state: &'static str,
+    pub records: u64,
+    /// Changes up to this `SystemModstamp` are applied.
+    pub watermark: Option<String>,
+    /// Seconds since the last successful sync began.
+    pub lag_seconds: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The index states, as `IndexStatus::state` names them; each has a label
+/// `index-state-{state}`.
+pub const INDEX_STATES: [&str; 4] = ["cold", "backfilling", "ready", "failing"];
 
 #[derive(Debug)]
 /// Whether the organisation's Salesforce answered just now.
@@ -133,6 +153,17 @@ pub async fn page(State(state): State<AppState>, session: Session) -> ConsoleRes
         .iter()
         .filter(|connection| connection.refused.is_some())
         .count();
+    let status = state.store.indexes().org(&org.id).status();
+    let index = IndexView {
+        state: INDEX_STATES
+            .into_iter()
+            .find(|known| *known == status.state)
+            .unwrap_or("cold"),
+        records: status.records,
+        watermark: status.watermark.map(|at| c.time(&at, &zone)),
+        lag_seconds: status.lag_ms.map(|lag| lag / 1000),
+        last_error: status.last_error,
+    };
     let page = OverviewPage {
         refused_connections,
         total_today: states.iter().map(|(_, count)| count).sum(),
@@ -141,6 +172,7 @@ pub async fn page(State(state): State<AppState>, session: Session) -> ConsoleRes
         oldest_waiting: queue.oldest_waiting_since.map(|at| c.time(&at, &zone)),
         open_errors,
         reach,
+        index,
         chart: chart(&days),
         c,
     };

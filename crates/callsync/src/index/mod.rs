@@ -11,6 +11,7 @@
 //!   [`find_record_for_number`] ask Salesforce live (`crm`), never answer empty (R15).
 
 mod sync;
+mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -19,7 +20,7 @@ use std::time::Duration;
 use callsync_core::call::Call;
 use callsync_core::event::{Direction, Event, EventBody};
 use callsync_core::ids::{CallId, EventId, OrgId, SalesforceId};
-use callsync_core::matching::{Candidate, Match, RecordObject, choose_record};
+use callsync_core::matching::{Candidate, Match, RecordSearch, choose_record, record_search};
 use callsync_core::phone::{PhoneNumber, PhoneRegion};
 use jiff::Timestamp;
 use salesforce::Client;
@@ -29,6 +30,7 @@ use crate::crm::{self, CrmError};
 use crate::store::Store;
 
 pub use sync::{BackfillProgress, backfill, catch_up, run_background};
+use table::PhoneTable;
 
 /// How old the index may be when a create is decided (R15 "fresh enough to trust"): older,
 /// and the matcher first brings it up to date with one request shared by every call of
@@ -36,8 +38,10 @@ pub use sync::{BackfillProgress, backfill, catch_up, run_background};
 pub const MAX_AGE: Duration = Duration::from_secs(3);
 
 /// How often `serve` catches every index up in the background, so most creates find it
-/// fresh and spend no request on matching.
-pub const SYNC_INTERVAL: Duration = Duration::from_secs(2);
+/// fresh and spend no request on matching. As long as [`MAX_AGE`]: while calls flow, about
+/// one sync per freshness window, whoever starts it (at 10 calls/s, 2 s cost 0.052
+/// requests per call, 3 s about 0.035; BENCHMARKS.md).
+pub const SYNC_INTERVAL: Duration = MAX_AGE;
 
 /// The phone indexes of every organisation this process serves.
 #[derive(Debug, Default)]
@@ -118,6 +122,8 @@ pub struct IndexStatus {
     pub records: u64,
     /// Distinct numbers held.
     pub numbers: u64,
+    /// Bytes the in-memory table has allocated (an estimate from its capacities).
+    pub memory_bytes: u64,
     /// Records stored by the backfill so far, per object.
     pub backfill: BTreeMap<String, u64>,
     /// `SystemModstamp` up to which changes are applied.
@@ -182,15 +188,19 @@ impl OrgIndex {
             None => SyncState::default(),
         };
         let mut table = PhoneTable::new(region);
-        for body in store.index_records(&self.org_id).await? {
-            let record: IndexedRecord = serde_json::from_str(&body).map_err(|error| {
-                anyhow::anyhow!(
-                    "a stored phone index record of organisation {:?} cannot be read: {error}",
-                    self.org_id
-                )
-            })?;
-            table.upsert(record);
-        }
+        // Row by row: a million JSON bodies held at once would outweigh the table itself.
+        store
+            .for_each_index_record(&self.org_id, |body| {
+                let record: IndexedRecord = serde_json::from_str(body).map_err(|error| {
+                    anyhow::anyhow!(
+                        "a stored phone index record of organisation {:?} cannot be read: {error}",
+                        self.org_id
+                    )
+                })?;
+                table.upsert(&record);
+                Ok(())
+            })
+            .await?;
         self.set_state(state);
         *self.table.write().unwrap_or_else(|p| p.into_inner()) = Some(table);
         Ok(())
@@ -202,10 +212,28 @@ impl OrgIndex {
         let Some(table) = guard.as_mut() else { return };
         for change in changes {
             match change {
-                Change::Upsert(record) => table.upsert(record.clone()),
+                Change::Upsert(record) => table.upsert(record),
                 Change::Remove { id, stamp } => table.remove_if_older(id, *stamp),
             }
         }
+    }
+
+    /// `changes` without the versions the table already holds (same or newer
+    /// `SystemModstamp`): what a catch-up's overlap reads again costs no write.
+    fn news(&self, changes: Vec<Change>) -> Vec<Change> {
+        let guard = self.table.read().unwrap_or_else(|p| p.into_inner());
+        let Some(table) = guard.as_ref() else {
+            return changes;
+        };
+        changes
+            .into_iter()
+            .filter(|change| match change {
+                Change::Upsert(record) => table
+                    .held_stamp(&record.candidate.id)
+                    .is_none_or(|held| held < record.system_modstamp),
+                Change::Remove { .. } => true,
+            })
+            .collect()
     }
 
     /// Forgets everything in memory (a rebuild).
@@ -223,9 +251,9 @@ impl OrgIndex {
         {
             let guard = self.table.read().unwrap_or_else(|p| p.into_inner());
             if let Some(table) = guard.as_ref()
-                && table.region == region
+                && table.region() == region
             {
-                return table.candidates(number.key().as_str());
+                return table.candidates(number.key());
             }
         }
         // The organisation changed its default region: keys are put in normal form again.
@@ -233,10 +261,17 @@ impl OrgIndex {
         match guard.as_mut() {
             Some(table) => {
                 table.rekey(region);
-                table.candidates(number.key().as_str())
+                table.candidates(number.key())
             }
             None => Vec::new(),
         }
+    }
+
+    /// The record `id` as R3 judges it (a Contact's `Account.Name` filled in), if the
+    /// index holds it.
+    pub fn record(&self, id: &SalesforceId) -> Option<Candidate> {
+        let guard = self.table.read().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref()?.candidate(id)
     }
 
     /// Makes sure the index may answer for changes made in Salesforce before `required`:
@@ -295,15 +330,19 @@ impl OrgIndex {
     /// The index's state for `GET /v1/org` and the metrics.
     pub fn status(&self) -> IndexStatus {
         let state = self.state();
-        let (records, numbers) = self
+        let (records, numbers, memory_bytes) = self
             .table
             .read()
             .map(|table| {
-                table.as_ref().map_or((0, 0), |table| {
-                    (table.records.len() as u64, table.by_number.len() as u64)
+                table.as_ref().map_or((0, 0, 0), |table| {
+                    (
+                        table.records() as u64,
+                        table.numbers() as u64,
+                        table.heap_bytes() as u64,
+                    )
                 })
             })
-            .unwrap_or((0, 0));
+            .unwrap_or((0, 0, 0));
         let loaded = self.loaded();
         let label = if state.last_error.is_some() {
             "failing"
@@ -318,6 +357,7 @@ impl OrgIndex {
             state: label,
             records,
             numbers,
+            memory_bytes,
             backfill: state
                 .backfill
                 .iter()
@@ -333,7 +373,10 @@ impl OrgIndex {
     }
 }
 
-/// A record as the index holds and stores it: the candidate R3 judges (its `account_name`
+/// A record as the index holds and stores it. Every live record read is held, with a phone
+/// or without: an Account's name is a Contact's company (R4), and a click-to-call (R3.1)
+/// may name a record without a phone, so a record the index lacks is one that is gone.
+/// It is the candidate R3 judges (its `account_name`
 /// is filled in at lookup, from the Account, so a renamed Account needs no Contact change)
 /// and the `SystemModstamp` that orders versions of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,126 +398,14 @@ pub(crate) enum Change {
     },
 }
 
-/// The in-memory table: records by Id, and number keys (R3.6) to the Ids holding them.
-#[derive(Debug)]
-struct PhoneTable {
-    region: PhoneRegion,
-    records: HashMap<SalesforceId, IndexedRecord>,
-    by_number: HashMap<Box<str>, Vec<SalesforceId>>,
-}
-
-impl PhoneTable {
-    fn new(region: PhoneRegion) -> PhoneTable {
-        PhoneTable {
-            region,
-            records: HashMap::new(),
-            by_number: HashMap::new(),
-        }
-    }
-
-    /// The normal-form keys of a record's searched phone fields (R3.2, R3.6), once each.
-    fn keys(record: &IndexedRecord, region: PhoneRegion) -> Vec<Box<str>> {
-        let candidate = &record.candidate;
-        let searched = candidate.object.searched_phone_fields();
-        let mut keys: Vec<Box<str>> = candidate
-            .phones
-            .iter()
-            .filter(|(field, _)| searched.iter().any(|s| s.eq_ignore_ascii_case(field)))
-            .filter_map(|(_, value)| PhoneNumber::parse(value, region).ok())
-            .map(|number| Box::from(number.key().as_str()))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        keys
-    }
-
-    /// Whether a record is kept: every Account (its name is a Contact's company, R4) and
-    /// every Contact or Lead with a phone.
-    fn keeps(record: &IndexedRecord) -> bool {
-        matches!(
-            record.candidate.object,
-            RecordObject::Account | RecordObject::PersonAccount
-        ) || !record.candidate.phones.is_empty()
-    }
-
-    /// Stores `record` unless the table holds a newer version of it.
-    fn upsert(&mut self, record: IndexedRecord) {
-        if let Some(old) = self.records.get(&record.candidate.id)
-            && old.system_modstamp > record.system_modstamp
-        {
-            return;
-        }
-        self.remove(&record.candidate.id);
-        if !Self::keeps(&record) {
-            return;
-        }
-        for key in Self::keys(&record, self.region) {
-            self.by_number
-                .entry(key)
-                .or_default()
-                .push(record.candidate.id.clone());
-        }
-        self.records.insert(record.candidate.id.clone(), record);
-    }
-
-    fn remove_if_older(&mut self, id: &SalesforceId, stamp: Timestamp) {
-        if self
-            .records
-            .get(id)
-            .is_some_and(|old| old.system_modstamp <= stamp)
-        {
-            self.remove(id);
-        }
-    }
-
-    fn remove(&mut self, id: &SalesforceId) {
-        let Some(old) = self.records.remove(id) else {
-            return;
-        };
-        for key in Self::keys(&old, self.region) {
-            if let Some(ids) = self.by_number.get_mut(&key) {
-                ids.retain(|held| held != id);
-                if ids.is_empty() {
-                    self.by_number.remove(&key);
-                }
-            }
-        }
-    }
-
-    fn rekey(&mut self, region: PhoneRegion) {
-        let records: Vec<IndexedRecord> = self.records.drain().map(|(_, r)| r).collect();
-        self.by_number.clear();
-        self.region = region;
-        for record in records {
-            self.upsert(record);
-        }
-    }
-
-    fn candidates(&self, key: &str) -> Vec<Candidate> {
-        let Some(ids) = self.by_number.get(key) else {
-            return Vec::new();
-        };
-        ids.iter()
-            .filter_map(|id| self.records.get(id))
-            .map(|record| {
-                let mut candidate = record.candidate.clone();
-                if candidate.object == RecordObject::Contact {
-                    candidate.account_name = candidate
-                        .account_id
-                        .as_ref()
-                        .and_then(|account| self.records.get(account))
-                        .and_then(|account| account.candidate.name.clone());
-                }
-                candidate
-            })
-            .collect()
-    }
-}
-
-/// R3 for a call, from the index when it is warm; otherwise (cold, failing, or a
-/// click-to-call, whose record may have no phone and so not be indexed) live with
+/// R3 for a call, from the index when it is warm; otherwise (cold or failing) live with
 /// [`crm::find_record`]. Before answering it catches the index up unless a sync began
 /// after the call did and within [`MAX_AGE`] (R15 "fresh enough to trust").
+///
+/// A click-to-call (R3.1) is answered from the index when it holds the record (it holds
+/// every live Contact, Account and Lead, with or without a phone); a record it does not
+/// hold — deleted, or a Person Account's own Contact — is asked live, as before the
+/// index, so the answer for such an Id stays exactly the live one.
 pub async fn find_record(
     store: &Store,
     org_id: &str,
@@ -482,9 +413,6 @@ pub async fn find_record(
     call: &Call,
     region: PhoneRegion,
 ) -> Result<Option<Match>, CrmError> {
-    if call.click_to_call().is_some() {
-        return crm::find_record(client, call, region).await;
-    }
     let index = store.indexes().org(org_id);
     // Changes made before the call began must be seen (a Contact created a second before
     // the call is linked), and none older than MAX_AGE may be missing.
@@ -492,6 +420,12 @@ pub async fn find_record(
     let required = began.map_or(recent(), |began| began.max(recent()));
     match index.fresh(store, client, region, required).await {
         Ok(true) => {
+            if let RecordSearch::ClickToCall { id, .. } = record_search(call) {
+                return match index.record(&id) {
+                    Some(candidate) => Ok(choose_record(call, &[candidate], region)),
+                    None => crm::find_record(client, call, region).await,
+                };
+            }
             let candidates = call
                 .customer_number()
                 .map(|number| index.candidates(number, region))
@@ -570,116 +504,4 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)] // tests: a panic is a failure
-
-    use super::*;
-
-    fn record(id: &str, object: RecordObject, phone: &str, stamp: i64) -> IndexedRecord {
-        IndexedRecord {
-            candidate: Candidate {
-                object,
-                id: SalesforceId::parse(id).unwrap(),
-                phones: vec![("Phone".to_owned(), phone.to_owned())],
-                last_modified: Timestamp::from_second(stamp).unwrap(),
-                is_converted: false,
-                account_id: None,
-                account_name: None,
-                person_contact_id: None,
-                name: Some(format!("N{stamp}")),
-                company: None,
-                owner_id: None,
-            },
-            system_modstamp: Timestamp::from_second(stamp).unwrap(),
-        }
-    }
-
-    const CONTACT: &str = "003000000000001AAA";
-
-    #[test]
-    fn r15_a_number_is_found_in_every_spelling_and_moves_with_its_record() {
-        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
-        table.upsert(record(CONTACT, RecordObject::Contact, "03-1234-5678", 10));
-        assert_eq!(
-            table.candidates("+81312345678").len(),
-            1,
-            "R3.6 normal form"
-        );
-        table.upsert(record(CONTACT, RecordObject::Contact, "06-1111-2222", 11));
-        assert!(
-            table.candidates("+81312345678").is_empty(),
-            "the old number is gone"
-        );
-        assert_eq!(table.candidates("+81611112222").len(), 1);
-        assert_eq!(table.by_number.len(), 1);
-    }
-
-    #[test]
-    fn r15_an_older_version_or_deletion_never_replaces_a_newer_one() {
-        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
-        table.upsert(record(CONTACT, RecordObject::Contact, "03-1234-5678", 20));
-        table.upsert(record(CONTACT, RecordObject::Contact, "06-1111-2222", 10));
-        assert_eq!(table.candidates("+81312345678").len(), 1);
-        table.remove_if_older(
-            &SalesforceId::parse(CONTACT).unwrap(),
-            Timestamp::from_second(15).unwrap(),
-        );
-        assert_eq!(
-            table.candidates("+81312345678").len(),
-            1,
-            "a deletion older than the record"
-        );
-        table.remove_if_older(
-            &SalesforceId::parse(CONTACT).unwrap(),
-            Timestamp::from_second(25).unwrap(),
-        );
-        assert!(table.records.is_empty() && table.by_number.is_empty());
-    }
-
-    #[test]
-    fn r3_2_only_searched_fields_are_keys_and_a_contact_without_a_phone_is_not_kept() {
-        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
-        let mut other = record(CONTACT, RecordObject::Account, "03-1234-5678", 1);
-        other.candidate.phones = vec![("MobilePhone".to_owned(), "03-1234-5678".to_owned())];
-        table.upsert(other);
-        assert!(
-            table.candidates("+81312345678").is_empty(),
-            "an Account's MobilePhone is not searched"
-        );
-        assert_eq!(
-            table.records.len(),
-            1,
-            "every Account is kept for its name (R4)"
-        );
-        let mut bare = record("003000000000002AAA", RecordObject::Contact, "", 1);
-        bare.candidate.phones.clear();
-        table.upsert(bare);
-        assert_eq!(table.records.len(), 1);
-    }
-
-    #[test]
-    fn r4_a_contacts_company_is_read_from_its_account_at_lookup() {
-        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
-        let account = "001000000000001AAA";
-        let mut firm = record(account, RecordObject::Account, "06-0000-0000", 1);
-        firm.candidate.name = Some("Acme".to_owned());
-        table.upsert(firm.clone());
-        let mut person = record(CONTACT, RecordObject::Contact, "03-1234-5678", 1);
-        person.candidate.account_id = Some(SalesforceId::parse(account).unwrap());
-        table.upsert(person);
-        assert_eq!(
-            table.candidates("+81312345678")[0].account_name.as_deref(),
-            Some("Acme")
-        );
-        firm.candidate.name = Some("Acme Renamed".to_owned());
-        firm.system_modstamp = Timestamp::from_second(2).unwrap();
-        table.upsert(firm);
-        assert_eq!(
-            table.candidates("+81312345678")[0].account_name.as_deref(),
-            Some("Acme Renamed")
-        );
-    }
 }

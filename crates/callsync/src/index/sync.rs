@@ -24,7 +24,6 @@ use futures_util::TryStreamExt as _;
 use jiff::{SignedDuration, Timestamp};
 use salesforce::{Client, CompositeSubrequest, FieldNames, soql};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{Change, IndexedRecord, OrgIndex};
 use crate::crm::{ClientOptions, Connections, SalesforceConnection};
@@ -103,9 +102,28 @@ fn fields(object: &str, person_accounts: bool) -> &'static [&'static str] {
     }
 }
 
-/// The phone fields kept on a candidate; `choose_record` decides which count for which
-/// object (R3.2).
-const PHONE_FIELDS: &[&str] = &["Phone", "MobilePhone", "PersonMobilePhone"];
+/// A row of any indexed object, read straight from the query's JSON into the few strings
+/// kept (not a `serde_json::Value` tree of every field, which is what a backfill of a
+/// million rows would otherwise allocate and free page after page). Fields an object does
+/// not have stay `None`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Row {
+    id: Option<String>,
+    name: Option<String>,
+    company: Option<String>,
+    phone: Option<String>,
+    mobile_phone: Option<String>,
+    person_mobile_phone: Option<String>,
+    last_modified_date: Option<String>,
+    system_modstamp: Option<String>,
+    account_id: Option<String>,
+    person_contact_id: Option<String>,
+    owner_id: Option<String>,
+    is_deleted: Option<bool>,
+    is_converted: Option<bool>,
+    is_person_account: Option<bool>,
+}
 
 /// Progress of a backfill, reported after each stored page.
 #[derive(Debug, Clone)]
@@ -189,7 +207,7 @@ async fn backfill_locked(
                     FieldNames(&names)
                 )?,
             };
-            let mut rows = std::pin::pin!(client.query::<Value>(&query));
+            let mut rows = std::pin::pin!(client.query::<Row>(&query));
             let mut cursor = cursor;
             let mut batch = Vec::with_capacity(PAGE);
             loop {
@@ -201,11 +219,7 @@ async fn backfill_locked(
                 if batch.len() >= PAGE || (end && !batch.is_empty()) {
                     let changes = read_changes(&batch, object)?;
                     cursor.rows += batch.len() as u64;
-                    cursor.after_id = batch
-                        .last()
-                        .and_then(|row| row.get("Id"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
+                    cursor.after_id = batch.last().and_then(|row| row.id.clone());
                     state.backfill.insert(object.to_owned(), cursor.clone());
                     store_changes(store, index, &changes, &state).await?;
                     progress(&BackfillProgress {
@@ -317,7 +331,7 @@ async fn catch_up_inner(store: &Store, index: &OrgIndex, client: &Client) -> any
     }
     #[derive(Deserialize)]
     struct Page {
-        records: Vec<Value>,
+        records: Vec<Row>,
         #[serde(default = "yes")]
         done: bool,
     }
@@ -345,26 +359,46 @@ async fn catch_up_inner(store: &Store, index: &OrgIndex, client: &Client) -> any
         answers.len(),
         OBJECTS.len()
     );
+    // Stored with the pages of a long catch-up: nothing is marked synced until every page
+    // is applied, so a crash part-way asks again from the same point.
+    let before = state.clone();
     let mut changes = Vec::new();
     let mut newest = state.watermark;
-    for ((object, query), answer) in OBJECTS.iter().zip(&queries).zip(answers) {
-        let page: Page = answer.into_result()?;
-        let rows = if page.done {
-            page.records
-        } else {
-            // More than one batch changed: page through them with the locator.
-            client.query_all::<Value>(query).try_collect().await?
-        };
-        for row in &rows {
-            if let Some(stamp) = row
-                .get("SystemModstamp")
-                .and_then(Value::as_str)
-                .and_then(parse_datetime)
-            {
+    let mut note_newest = |rows: &[Row]| {
+        for row in rows {
+            if let Some(stamp) = row.system_modstamp.as_deref().and_then(parse_datetime) {
                 newest = Some(newest.map_or(stamp, |seen| seen.max(stamp)));
             }
         }
-        changes.extend(read_changes(&rows, object)?);
+    };
+    for ((object, query), answer) in OBJECTS.iter().zip(&queries).zip(answers) {
+        let page: Page = answer.into_result()?;
+        if page.done {
+            note_newest(&page.records);
+            changes.extend(index.news(read_changes(&page.records, object)?));
+            continue;
+        }
+        // More than one batch changed (a bulk load, or the records written just before a
+        // backfill, which its overlap asks for again): page through them with the
+        // locator, storing page by page, so a million changed rows are never held at once.
+        let mut rows = std::pin::pin!(client.query_all::<Row>(query));
+        let mut batch = Vec::with_capacity(PAGE);
+        loop {
+            let next = rows.try_next().await?;
+            let end = next.is_none();
+            if let Some(row) = next {
+                batch.push(row);
+            }
+            if batch.len() >= PAGE || (end && !batch.is_empty()) {
+                note_newest(&batch);
+                let news = index.news(read_changes(&batch, object)?);
+                store_changes(store, index, &news, &before).await?;
+                batch.clear();
+            }
+            if end {
+                break;
+            }
+        }
     }
     state.watermark = newest;
     state.synced_at = Some(started);
@@ -384,11 +418,10 @@ async fn store_changes(
     let mut page = IndexPage::default();
     for change in changes {
         match change {
-            Change::Upsert(record) if super::PhoneTable::keeps(record) => page.upserts.push((
+            Change::Upsert(record) => page.upserts.push((
                 record.candidate.id.to_18().to_owned(),
                 serde_json::to_string(record)?,
             )),
-            Change::Upsert(record) => page.removals.push(record.candidate.id.to_18().to_owned()),
             Change::Remove { id, .. } => page.removals.push(id.to_18().to_owned()),
         }
     }
@@ -406,62 +439,67 @@ async fn store_changes(
 }
 
 /// Reads query rows of `object` into changes.
-fn read_changes(rows: &[Value], object: &str) -> anyhow::Result<Vec<Change>> {
+fn read_changes(rows: &[Row], object: &str) -> anyhow::Result<Vec<Change>> {
     rows.iter().map(|row| read_change(row, object)).collect()
 }
 
-fn read_change(record: &Value, object_name: &str) -> anyhow::Result<Change> {
-    let text = |field: &str| {
-        record
-            .get(field)
-            .and_then(Value::as_str)
+fn read_change(row: &Row, object_name: &str) -> anyhow::Result<Change> {
+    fn text(value: &Option<String>) -> Option<String> {
+        value
+            .as_deref()
             .map(str::trim)
             .filter(|value| !value.is_empty())
             .map(str::to_owned)
-    };
-    let flag = |field: &str| record.get(field).and_then(Value::as_bool).unwrap_or(false);
-    let id_of = |field: &str| -> anyhow::Result<Option<SalesforceId>> {
-        text(field)
+    }
+    let id_of = |field: &str, value: &Option<String>| -> anyhow::Result<Option<SalesforceId>> {
+        text(value)
             .map(|value| {
                 SalesforceId::parse(&value)
                     .with_context(|| format!("{object_name} field {field} {value:?}"))
             })
             .transpose()
     };
-    let id = id_of("Id")?.with_context(|| format!("a {object_name} without an Id"))?;
-    let stamp = text("SystemModstamp")
+    let id = id_of("Id", &row.id)?.with_context(|| format!("a {object_name} without an Id"))?;
+    let stamp = text(&row.system_modstamp)
         .and_then(|value| parse_datetime(&value))
         .with_context(|| format!("{object_name} {} without a SystemModstamp", id.to_18()))?;
+    let person_account = row.is_person_account.unwrap_or(false);
     // Deleted (or merged away), and a Person Account's own Contact, which R3 finds as the
     // Account it is (live matching leaves it out with `IsPersonAccount = false`).
-    if flag("IsDeleted") || (object_name == "Contact" && flag("IsPersonAccount")) {
+    if row.is_deleted.unwrap_or(false) || (object_name == "Contact" && person_account) {
         return Ok(Change::Remove { id, stamp });
     }
     let object = match object_name {
         "Contact" => RecordObject::Contact,
-        "Account" if flag("IsPersonAccount") => RecordObject::PersonAccount,
+        "Account" if person_account => RecordObject::PersonAccount,
         "Account" => RecordObject::Account,
         _ => RecordObject::Lead,
     };
-    let phones = PHONE_FIELDS
-        .iter()
-        .filter_map(|field| text(field).map(|value| ((*field).to_owned(), value)))
-        .collect();
+    // The phone fields kept on a candidate, in this order; `choose_record` decides which
+    // count for which object (R3.2).
+    let phones = [
+        ("Phone", &row.phone),
+        ("MobilePhone", &row.mobile_phone),
+        ("PersonMobilePhone", &row.person_mobile_phone),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| text(value).map(|value| (field.to_owned(), value)))
+    .collect();
     Ok(Change::Upsert(IndexedRecord {
         candidate: Candidate {
             object,
             id,
             phones,
-            last_modified: text("LastModifiedDate")
+            last_modified: text(&row.last_modified_date)
                 .and_then(|value| parse_datetime(&value))
                 .unwrap_or(Timestamp::UNIX_EPOCH),
-            is_converted: flag("IsConverted"),
-            account_id: id_of("AccountId")?,
+            is_converted: row.is_converted.unwrap_or(false),
+            account_id: id_of("AccountId", &row.account_id)?,
             account_name: None,
-            person_contact_id: id_of("PersonContactId")?,
-            name: text("Name"),
-            company: text("Company"),
-            owner_id: id_of("OwnerId")?,
+            person_contact_id: id_of("PersonContactId", &row.person_contact_id)?,
+            name: text(&row.name),
+            company: text(&row.company),
+            owner_id: id_of("OwnerId", &row.owner_id)?,
         },
         system_modstamp: stamp,
     }))

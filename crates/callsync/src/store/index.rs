@@ -5,6 +5,7 @@
 //! in one transaction ([`Store::put_index_page`]), so after a crash the stored cursor
 //! never claims rows that are not stored, and a restart resumes from it.
 
+use futures_util::TryStreamExt as _;
 use jiff::Timestamp;
 use sqlx::Row as _;
 
@@ -18,15 +19,20 @@ pub struct IndexPage {
 }
 
 impl Store {
-    /// The stored index records of `org_id` (JSON bodies), in no particular order.
-    pub async fn index_records(&self, org_id: &str) -> anyhow::Result<Vec<String>> {
-        let rows = sqlx::query("SELECT body FROM phone_index_records WHERE org_id = $1")
+    /// Calls `each` with every stored index record of `org_id` (its JSON body), in no
+    /// particular order, one row at a time: a million bodies are never held at once.
+    pub async fn for_each_index_record(
+        &self,
+        org_id: &str,
+        mut each: impl FnMut(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut rows = sqlx::query("SELECT body FROM phone_index_records WHERE org_id = $1")
             .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok(row.try_get::<String, _>("body")?))
-            .collect()
+            .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(row.try_get::<&str, _>("body")?)?;
+        }
+        Ok(())
     }
 
     /// The stored sync state of `org_id`'s index (JSON), if it was ever synced.
@@ -122,6 +128,18 @@ mod tests {
     use super::*;
     use crate::on_both_backends;
 
+    async fn records(store: &Store, org_id: &str) -> Vec<String> {
+        let mut bodies = Vec::new();
+        store
+            .for_each_index_record(org_id, |body| {
+                bodies.push(body.to_owned());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        bodies
+    }
+
     fn page(upserts: &[(&str, &str)], removals: &[&str]) -> IndexPage {
         IndexPage {
             upserts: upserts
@@ -149,12 +167,12 @@ mod tests {
                 .put_index_page("other", &page(&[("c", "4")], &[]), "t1", now)
                 .await
                 .unwrap();
-            assert_eq!(store.index_records("acme").await.unwrap(), vec!["3".to_owned()]);
+            assert_eq!(records(&store, "acme").await, vec!["3".to_owned()]);
             assert_eq!(store.index_state("acme").await.unwrap().as_deref(), Some("s2"));
             store.clear_index("acme").await.unwrap();
-            assert!(store.index_records("acme").await.unwrap().is_empty());
+            assert!(records(&store, "acme").await.is_empty());
             assert_eq!(store.index_state("acme").await.unwrap(), None);
-            assert_eq!(store.index_records("other").await.unwrap(), vec!["4".to_owned()]);
+            assert_eq!(records(&store, "other").await, vec!["4".to_owned()]);
         }
     }
 }
