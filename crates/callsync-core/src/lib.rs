@@ -17,6 +17,7 @@
 //! - [`task`]: the Task fields (R5, R5.1–R5.4).
 //! - [`settings`]: per-organisation settings and their validation (R11).
 //! - [`sync`]: what to do now — wait, never, create, update (R6, R10).
+//! - [`writing`]: who writes the Task, and the coalescing window (R14).
 //!
 //! R1 (which objects) is reflected in [`matching::RecordObject`]: only Contact, Account,
 //! Person Account and Lead are linked, and only Task is written. R9 (error log) belongs to the
@@ -89,3 +90,4 @@ pub mod settings;
 pub mod sync;
 pub mod task;
 pub mod template;
+pub mod writing;

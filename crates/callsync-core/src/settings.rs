@@ -208,6 +208,8 @@ pub struct Settings {
     pub time_zone: String,
     /// Label language.
     pub language: Language,
+    /// R14: who writes the Tasks, and the coalescing window.
+    pub writing: crate::writing::WriteSettings,
 }
 
 impl Default for Settings {
@@ -227,7 +229,7 @@ pub struct SettingsProblem {
 }
 
 impl SettingsProblem {
-    fn new(field: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, reason: impl Into<String>) -> Self {
         SettingsProblem {
             field: field.to_owned(),
             reason: reason.into(),
@@ -316,6 +318,7 @@ impl Settings {
             default_region: "JP".to_owned(),
             time_zone: "Asia/Tokyo".to_owned(),
             language,
+            writing: crate::writing::WriteSettings::default(),
         }
     }
 
@@ -397,6 +400,7 @@ impl Settings {
                 ),
             ));
         }
+        problems.extend(self.writing.problems());
         if problems.is_empty() {
             Ok(())
         } else {

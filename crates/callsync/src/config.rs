@@ -175,8 +175,13 @@ pub struct WorkerConfig {
     pub salesforce_timeout_seconds: u64,
     /// The share of an organisation's daily Salesforce API allowance
     /// callsync may use; past it, calls wait, leaving the rest to the
-    /// organisation's other integrations and people.
+    /// organisation's other integrations and people. Optional updates (the voice analysis,
+    /// memo edits) already wait at nine tenths of it, so creates keep the last tenth (R14).
     pub api_budget_share: f64,
+    /// Integration-user mode (R14): how long a Task write waits for others to share its
+    /// sObject Collections request (up to 200 records). Longer fills fuller batches and
+    /// spends fewer requests; each Task reaches Salesforce up to this much later.
+    pub batch_wait_ms: u64,
 }
 
 impl Default for Config {
@@ -210,6 +215,7 @@ impl Default for WorkerConfig {
             backoff_max_ms: 60_000,
             salesforce_timeout_seconds: 30,
             api_budget_share: 0.9,
+            batch_wait_ms: 100,
         }
     }
 }

@@ -85,7 +85,7 @@ pub(super) struct CallView {
     updated_at: Timestamp,
     sync_state: SyncState,
     /// Why the call waits, while it does (R16): `salesforce_unavailable`, `daily_limit`,
-    /// `api_budget`, `opening_event` or `create_settling`.
+    /// `api_budget`, `opening_event`, `create_settling` or `coalescing`.
     wait_reason: Option<String>,
     task_id: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -601,6 +601,33 @@ pub(super) struct OrgView {
     salesforce_health: Option<OrgHealth>,
     /// The local phone index (R15): records, backfill progress, watermark, lag, last error.
     phone_index: crate::index::IndexStatus,
+    /// Salesforce API usage as its last answer reported it (R14), and what waits for it.
+    api_usage: Option<ApiUsageView>,
+}
+
+/// The organisation's Salesforce API usage and callsync's budget in it (R14).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ApiUsageView {
+    #[serde(flatten)]
+    usage: crate::store::ApiUsageRow,
+    /// `none`; `updates` (past nine tenths of the budget the optional updates wait); or
+    /// `all` (past the budget creates wait too).
+    deferring: &'static str,
+}
+
+impl ApiUsageView {
+    fn of(usage: crate::store::ApiUsageRow) -> ApiUsageView {
+        let used = usage.used as f64;
+        let budget = usage.budget as f64;
+        let deferring = if usage.allowance == 0 || used < budget * crate::worker::UPDATE_SHARE {
+            "none"
+        } else if used < budget {
+            "updates"
+        } else {
+            "all"
+        };
+        ApiUsageView { usage, deferring }
+    }
 }
 
 #[utoipa::path(
@@ -637,5 +664,10 @@ pub(super) async fn get_org(
         queue,
         salesforce_health,
         phone_index: state.store.indexes().org(&caller.org_id).status(),
+        api_usage: state
+            .store
+            .api_usage(&caller.org_id)
+            .await?
+            .map(ApiUsageView::of),
     }))
 }

@@ -26,6 +26,7 @@ mod retention;
 mod retry;
 mod rows;
 mod sealed;
+mod usage;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub use console::{ErrorKindCount, OAuthState, QueueSummary, SessionRow, StateCou
 pub use index::IndexPage;
 pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
 pub use retry::ErrorFilter;
+pub use usage::ApiUsageRow;
 
 /// The most events one call may have. A phone system sends a handful per call; a call
 /// past this is a sender's loop, and refusing it keeps one call from growing without

@@ -208,6 +208,9 @@ pub enum WaitReason {
     /// An earlier create may still be on its way to Salesforce (its worker died or lost
     /// its lease mid-request): looking for its Task waits until it has landed or failed.
     CreateSettling,
+    /// R14 coalescing window: an answered call's create waits a few seconds after hang-up
+    /// for its memo, so both go in one request.
+    Coalescing,
 }
 
 impl WaitReason {
