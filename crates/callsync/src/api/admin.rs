@@ -671,3 +671,28 @@ pub(super) async fn get_org(
             .map(ApiUsageView::of),
     }))
 }
+
+#[cfg(test)]
+mod api_usage_tests {
+    use super::ApiUsageView;
+    use crate::store::ApiUsageRow;
+
+    /// R14: `GET /v1/org` says what the API budget defers — updates from nine tenths of
+    /// callsync's budget, creates too at the budget.
+    #[test]
+    fn r14_the_org_view_says_what_the_api_budget_defers() {
+        let view = |used| {
+            ApiUsageView::of(ApiUsageRow {
+                used,
+                allowance: 1_000,
+                budget: 900,
+                observed_at: jiff::Timestamp::UNIX_EPOCH,
+            })
+            .deferring
+        };
+        assert_eq!(view(809), "none");
+        assert_eq!(view(810), "updates");
+        assert_eq!(view(899), "updates");
+        assert_eq!(view(900), "all");
+    }
+}
