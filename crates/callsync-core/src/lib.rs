@@ -19,6 +19,7 @@
 //! - [`policy`]: the logging policy — per kind, minimum talk time, never-log list (R12).
 //! - [`unknown`]: the Lead or Contact created for a number no record holds (R13).
 //! - [`sync`]: what to do now — wait, never, create, update (R6, R10).
+//! - [`writing`]: who writes the Task, and the coalescing window (R14).
 //!
 //! R1 (which objects) is reflected in [`matching::RecordObject`]: only Contact, Account,
 //! Person Account and Lead are linked, and only Task is written. R9 (error log) belongs to the
@@ -93,3 +94,4 @@ pub mod sync;
 pub mod task;
 pub mod template;
 pub mod unknown;
+pub mod writing;

@@ -214,6 +214,8 @@ pub struct Settings {
     pub policy: LoggingPolicy,
     /// R13: what a call from a number no record holds links.
     pub unknown_numbers: UnknownNumbers,
+    /// R14: who writes the Tasks, and the coalescing window.
+    pub writing: crate::writing::WriteSettings,
 }
 
 impl Default for Settings {
@@ -324,6 +326,7 @@ impl Settings {
             language,
             policy: LoggingPolicy::default(),
             unknown_numbers: UnknownNumbers::default(),
+            writing: crate::writing::WriteSettings::default(),
         }
     }
 
@@ -407,6 +410,7 @@ impl Settings {
         }
         self.policy.validate(&mut problems);
         self.unknown_numbers.validate(&mut problems);
+        problems.extend(self.writing.problems());
         if problems.is_empty() {
             Ok(())
         } else {

@@ -6,7 +6,15 @@
 //! `salesforce` client's `salesforce_token` tracing span.
 //!
 //! `cargo bench -p callsync --bench api_calls [-- --calls N --agents A --records R --live
-//! --rate R]`
+//! --rate R --mode each|integration --trace sales|issue15 --latency-ms L]`
+//!
+//! `--rate R` plays the trace at a steady R calls a second.
+//!
+//! `--mode integration` writes every Task as the connection's default user (R14), batched
+//! in sObject Collections; `each` (the default) as each agent's own user. `--trace issue15`
+//! is issue 15's mix (70 % answered calls to known numbers, 20 % missed, 10 % answered
+//! calls from unknown numbers; no click-to-call) instead of the sales team's
+//! (`support::CallMix`). `--latency-ms` delays every Salesforce request (default 0).
 //!
 //! By default the organisation's local phone index (R15) is backfilled before the trace
 //! (its requests are not counted) and R3 reads it, catching it up with one composite
@@ -76,6 +84,17 @@ fn main() -> anyhow::Result<()> {
         rate.is_none_or(|rate| rate > 0.0),
         "--rate must be above zero"
     );
+    let integration = match flags.text("--mode").as_deref() {
+        None | Some("each") => false,
+        Some("integration") => true,
+        Some(other) => anyhow::bail!("--mode must be each or integration, not {other:?}"),
+    };
+    let shape = match flags.text("--trace").as_deref() {
+        None | Some("sales") => support::MixShape::SALES,
+        Some("issue15") => support::MixShape::ISSUE_15,
+        Some(other) => anyhow::bail!("--trace must be sales or issue15, not {other:?}"),
+    };
+    let latency_ms: u64 = flags.number("--latency-ms", 0, 0);
 
     let tokens = Arc::new(AtomicU64::new(0));
     tracing_subscriber::registry()
@@ -96,13 +115,28 @@ fn main() -> anyhow::Result<()> {
             seed: 5,
             daily_api_limit: u64::MAX,
             generate: Some(GenerateSpec::total(records, 5)),
+            faults: sf_sandbox::FaultPlan {
+                base_latency_millis: latency_ms,
+                ..sf_sandbox::FaultPlan::default()
+            },
             ..SandboxConfig::default()
         })
         .await?;
         let store =
             Store::connect_with(&database.url, callsync::secrets::Sealer::ephemeral()).await?;
-        let org = support::create_org(&store, Some(&sandbox), "acme", &Settings::default(), agents)
-            .await?;
+        let mut settings = Settings::default();
+        if integration {
+            settings.writing.mode = callsync_core::writing::WriteMode::IntegrationUser;
+        }
+        let org = support::create_org(&store, Some(&sandbox), "acme", &settings, agents).await?;
+        println!(
+            "write mode: {}; every Salesforce request delayed {latency_ms} ms",
+            if integration {
+                "integration user (one user writes every Task, batched in sObject Collections)"
+            } else {
+                "as each user (each agent's own Salesforce user)"
+            }
+        );
         let api = support::RunningApi::start(&store).await?;
         if !live {
             let connection = callsync::crm::SalesforceConnection::of_sandbox(&sandbox);
@@ -134,7 +168,7 @@ fn main() -> anyhow::Result<()> {
         );
         let http = reqwest::Client::new();
 
-        let mut mix = CallMix::new(Directory::of(&sandbox, records), 5);
+        let mut mix = CallMix::shaped(Directory::of(&sandbox, records), 5, shape);
         let started_at = Timestamp::now() - SignedDuration::from_hours(1);
         // With a rate, call i's analysis (its last event, 900 s after it began) is dated
         // at its turn; events are never dated after they are sent.

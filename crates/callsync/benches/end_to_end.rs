@@ -5,12 +5,20 @@
 //!
 //! `cargo bench -p callsync --bench end_to_end [-- --rate R --seconds S --latency-ms L
 //! --orgs O --agents A --records N --backend sqlite|postgres --workers W --batch B
-//! --per-org-concurrency C --poll-ms P --talk-ms T --drain-seconds D --live]`
+//! --per-org-concurrency C --poll-ms P --talk-ms T --drain-seconds D --live --mode each|integration
+//! --trace sales|issue15 --updates --memo-after-ms M --analysis-after-ms N]`
 //!
 //! By default each organisation's local phone index (R15) is backfilled before the load
 //! (not timed) and caught up in the background every `index::SYNC_INTERVAL`, as `serve`
 //! does, so R3 reads it; `--live` matches by asking Salesforce for every call, as before
 //! the index.
+//!
+//! `--mode integration` writes every Task as one integration user, batched in sObject
+//! Collections (R14). `--trace issue15` is issue 15's mix of calls (`support::MixShape`).
+//! `--updates` also sends each answered call's memo `--memo-after-ms` after its `ended`
+//! event and its voice analysis `--analysis-after-ms` after that, each in its own
+//! delivery, and the figure `synced calls/s` counts a call once its Task holds them too:
+//! the calls over the time from the first `ended` event sent to an empty queue.
 //!
 //! Each call posts its opening events (dialling or ringing, answered), then `--talk-ms`
 //! later its `ended` event; the calls follow `support::CallMix` (click-to-call, unknown and
@@ -57,6 +65,19 @@ fn main() -> anyhow::Result<()> {
     let workers: usize = flags.number("--workers", 1, 1);
     let talk = Duration::from_millis(flags.number("--talk-ms", 1000, 200));
     let drain_limit = Duration::from_secs(flags.number("--drain-seconds", 600, 30));
+    let integration = match flags.text("--mode").as_deref() {
+        None | Some("each") => false,
+        Some("integration") => true,
+        Some(other) => anyhow::bail!("--mode must be each or integration, not {other:?}"),
+    };
+    let shape = match flags.text("--trace").as_deref() {
+        None | Some("sales") => support::MixShape::SALES,
+        Some("issue15") => support::MixShape::ISSUE_15,
+        Some(other) => anyhow::bail!("--trace must be sales or issue15, not {other:?}"),
+    };
+    let updates = flags.has("--updates");
+    let memo_after = Duration::from_millis(flags.number("--memo-after-ms", 300, 300));
+    let analysis_after = Duration::from_millis(flags.number("--analysis-after-ms", 1000, 1000));
     let defaults = WorkerConfig::default();
     let worker_config = WorkerConfig {
         batch: flags.number("--batch", defaults.batch, defaults.batch),
@@ -98,6 +119,10 @@ fn main() -> anyhow::Result<()> {
         })
         .await?;
         let store = Store::connect_with(&database.url, callsync::secrets::Sealer::ephemeral()).await?;
+        let mut settings = Settings::default();
+        if integration {
+            settings.writing.mode = callsync_core::writing::WriteMode::IntegrationUser;
+        }
         let mut bench_orgs = Vec::new();
         for index in 0..orgs {
             bench_orgs.push(
@@ -105,7 +130,7 @@ fn main() -> anyhow::Result<()> {
                     &store,
                     Some(&sandbox),
                     &format!("org{index}"),
-                    &Settings::default(),
+                    &settings,
                     agents,
                 )
                 .await?,
@@ -171,12 +196,26 @@ fn main() -> anyhow::Result<()> {
             worker_config.per_org_concurrency,
             worker_config.poll_interval_ms
         );
+        println!(
+            "write mode: {}; calls: {}{}",
+            if integration { "integration user, batched" } else { "as each user" },
+            if shape == support::MixShape::ISSUE_15 { "issue 15's trace" } else { "the sales mix" },
+            if updates {
+                format!(
+                    "; each answered call's memo {} ms after its end, its analysis {} ms later",
+                    memo_after.as_millis(),
+                    analysis_after.as_millis()
+                )
+            } else {
+                String::new()
+            }
+        );
         println!();
 
         // When each call's `ended` event was sent, by call id.
         let sent: Arc<Mutex<HashMap<String, Timestamp>>> = Arc::default();
         let http = reqwest::Client::new();
-        let mut mix = CallMix::new(Directory::of(&sandbox, records), 11);
+        let mut mix = CallMix::shaped(Directory::of(&sandbox, records), 11, shape);
         let total_calls = (rate * seconds as f64).round() as u64;
         let started = Instant::now();
         let mut senders = tokio::task::JoinSet::new();
@@ -184,7 +223,10 @@ fn main() -> anyhow::Result<()> {
             let due = started + Duration::from_secs_f64(index as f64 / rate);
             tokio::time::sleep_until(due.into()).await;
             let org = bench_orgs[index as usize % bench_orgs.len()].clone();
-            let (plan, _) = mix.plan(&org, Timestamp::now() - SignedDuration::from_secs(188));
+            // A memo and an analysis come minutes after the call's start in the plan: start
+            // the call far enough back that they are not dated in the future.
+            let back = if updates { 1_800 } else { 188 };
+            let (plan, _) = mix.plan(&org, Timestamp::now() - SignedDuration::from_secs(back));
             let (http, url, sent) = (http.clone(), api.url.clone(), sent.clone());
             senders.spawn(async move {
                 let events = plan.call_events();
@@ -195,6 +237,18 @@ fn main() -> anyhow::Result<()> {
                 let sent_at = Timestamp::now();
                 support::post_events(&http, &url, &org, body).await?;
                 sent.lock().unwrap().insert(plan.call_id.clone(), sent_at);
+                if updates {
+                    if let Some(memo) = plan.memo_event() {
+                        tokio::time::sleep(memo_after).await;
+                        support::post_events(&http, &url, &org, serde_json::to_string(&[memo])?)
+                            .await?;
+                    }
+                    if let Some(analysis) = plan.analysis_event() {
+                        tokio::time::sleep(analysis_after).await;
+                        let body = serde_json::to_string(&[analysis])?;
+                        support::post_events(&http, &url, &org, body).await?;
+                    }
+                }
                 anyhow::Ok(())
             });
         }
@@ -211,6 +265,7 @@ fn main() -> anyhow::Result<()> {
         }
         let drain = drain_started.elapsed();
         let drained = store.queue_depth().await? == 0;
+        let all_synced = Timestamp::now();
         let created: HashMap<String, Timestamp> = sandbox
             .org()
             .records("Task")
@@ -236,6 +291,10 @@ fn main() -> anyhow::Result<()> {
             }
         }
         let offered = per_second(sent.values());
+        let first_ended = sent.values().min().copied();
+        let synced_per_second = first_ended
+            .map(|first| sent.len() as f64 / all_synced.duration_since(first).as_secs_f64())
+            .unwrap_or(0.0);
         let throughput = per_second(created.values());
         let errors = support::error_summary(&store, &bench_orgs).await?;
 
@@ -270,6 +329,12 @@ fn main() -> anyhow::Result<()> {
         table.print();
         println!();
         let requests = sandbox.counters().total;
+        println!(
+            "synced calls/s: {synced_per_second:.1} ({} calls from the first `ended` sent to an \
+             empty queue{}; the queue is polled every 50 ms)",
+            sent.len(),
+            if updates { ", memos and analyses included" } else { "" }
+        );
         println!(
             "load lasted {:.1} s; Salesforce requests: {requests} ({:.2} per call); calls \
              without a Task: {missing}; open error-log entries: {errors}",

@@ -151,10 +151,14 @@ pub enum LogFormat {
 pub struct WorkerConfig {
     /// Whether this instance runs a worker (an API-only instance may not).
     pub enabled: bool,
-    /// Calls claimed per round.
+    /// Calls claimed per round: the most this instance syncs at once.
     pub batch: i64,
     /// Calls synced at once per organisation, so one organisation cannot
-    /// use up another's share or its own Salesforce concurrency limit.
+    /// use up another's share. Salesforce limits only requests running longer
+    /// than 20 seconds, so short ones may run many at once; 200 lets one
+    /// integration user's batch fill a whole sObject Collections request (R14),
+    /// and at 50 ms per request 4 (the old default) capped an organisation near
+    /// 30 calls/s (BENCHMARKS.md).
     pub per_org_concurrency: usize,
     /// How long a claim lasts; a crashed instance's work is taken over
     /// after this.
@@ -175,8 +179,13 @@ pub struct WorkerConfig {
     pub salesforce_timeout_seconds: u64,
     /// The share of an organisation's daily Salesforce API allowance
     /// callsync may use; past it, calls wait, leaving the rest to the
-    /// organisation's other integrations and people.
+    /// organisation's other integrations and people. Optional updates (the voice analysis,
+    /// memo edits) already wait at nine tenths of it, so creates keep the last tenth (R14).
     pub api_budget_share: f64,
+    /// Integration-user mode (R14): how long a Task write waits for others to share its
+    /// sObject Collections request (up to 200 records). Longer fills fuller batches and
+    /// spends fewer requests; each Task reaches Salesforce up to this much later.
+    pub batch_wait_ms: u64,
 }
 
 impl Default for Config {
@@ -200,8 +209,8 @@ impl Default for WorkerConfig {
     fn default() -> WorkerConfig {
         WorkerConfig {
             enabled: true,
-            batch: 32,
-            per_org_concurrency: 4,
+            batch: 256,
+            per_org_concurrency: 200,
             lease_seconds: 60,
             poll_interval_ms: 200,
             breaker_failures: 5,
@@ -210,6 +219,7 @@ impl Default for WorkerConfig {
             backoff_max_ms: 60_000,
             salesforce_timeout_seconds: 30,
             api_budget_share: 0.9,
+            batch_wait_ms: 100,
         }
     }
 }

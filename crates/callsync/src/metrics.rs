@@ -36,6 +36,11 @@ pub const SALESFORCE_REQUEST_SECONDS: &str = "callsync_salesforce_request_durati
 /// From the newest event of a call reaching callsync to its Task holding it, by `write`
 /// (`create`, `update`).
 pub const EVENT_TO_TASK_SECONDS: &str = "callsync_event_to_task_seconds";
+/// Records per sObject Collections request of Task writes (R14), by `op` (`create`,
+/// `update`, `upsert`); a write sent alone is not counted here.
+pub const SALESFORCE_BATCH_RECORDS: &str = "callsync_salesforce_batch_records";
+/// Buckets for [`SALESFORCE_BATCH_RECORDS`]: from two records to a full collection of 200.
+pub const BATCH_BUCKETS: [f64; 8] = [2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 200.0];
 /// Rows deleted by retention, by `table`.
 pub const RETENTION_PRUNED: &str = "callsync_retention_pruned_total";
 
@@ -60,6 +65,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
             &LATENCY_BUCKETS,
         )
         .map_err(|error| anyhow::anyhow!("cannot set histogram buckets: {error}"))?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(SALESFORCE_BATCH_RECORDS.to_owned()),
+            &BATCH_BUCKETS,
+        )
+        .map_err(|error| anyhow::anyhow!("cannot set histogram buckets: {error}"))?
         .install_recorder()
         .map_err(|error| anyhow::anyhow!("cannot install the metrics recorder: {error}"))?;
     metrics::describe_counter!(EVENTS_ACCEPTED, "Events stored (first time seen).");
@@ -67,6 +77,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         EVENT_TO_TASK_SECONDS,
         metrics::Unit::Seconds,
         "From a call's newest event reaching callsync to its Task holding it."
+    );
+    metrics::describe_histogram!(
+        SALESFORCE_BATCH_RECORDS,
+        "Records per sObject Collections request of Task writes, by op (R14)."
     );
     metrics::describe_histogram!(
         HTTP_REQUEST_SECONDS,

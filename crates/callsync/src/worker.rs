@@ -24,6 +24,7 @@
 //!   code). An organisation whose Salesforce keeps failing is paused by its breaker
 //!   ([`breaker`]) and probed with one call before it resumes.
 
+mod batch;
 mod breaker;
 mod step;
 mod unknown;
@@ -42,7 +43,7 @@ use crate::crm::{self, Connections, UserDirectory};
 use crate::store::{ClaimScope, OrgHealth, Store, WorkItem, is_lease_lost};
 
 pub use breaker::{Admission, BreakerState, Breakers, OrgBreaker};
-pub use step::kind_name;
+pub use step::{UPDATE_SHARE, kind_name};
 
 /// What one round did, for tests, logs and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -119,6 +120,10 @@ pub struct Worker {
     /// The calls this instance has a step running for: never two at once.
     in_flight: Arc<Mutex<HashSet<(String, String)>>>,
     breakers: Arc<Breakers>,
+    /// Task writes of many calls shared in sObject Collections requests (R14).
+    batches: Arc<batch::Batches>,
+    /// When each organisation's API usage was last written to the store (R14).
+    usage_noted: Arc<Mutex<HashMap<String, std::time::Instant>>>,
 }
 
 impl Worker {
@@ -146,6 +151,8 @@ impl Worker {
             org_slots: Arc::new(Mutex::new(HashMap::new())),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             breakers: Arc::new(breakers),
+            batches: Arc::new(batch::Batches::default()),
+            usage_noted: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 

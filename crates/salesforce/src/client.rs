@@ -610,18 +610,97 @@ impl Client {
         Ok(self.collection(Method::PATCH, prepared, all_or_none).await)
     }
 
+    /// Creates or updates many records of one type by the external-id field
+    /// `external_field`, with sObject Collections (`PATCH
+    /// /composite/sobjects/{object}/{field}`, API 46.0 and later), 200 per request. Each
+    /// record must carry a non-empty value of that field and no `Id` (REST API Developer
+    /// Guide, "Upsert Records Using sObject Collections": "Don't set the id field for any
+    /// object. Instead, use the external ID field specified in the request URI"). One
+    /// result per record, in order, saying whether it was created.
+    pub async fn upsert_many<T: Serialize>(
+        &self,
+        object: &str,
+        external_field: &str,
+        records: &[T],
+        all_or_none: bool,
+    ) -> Result<Vec<Result<Upserted, Error>>, Error> {
+        check_object(object)?;
+        if !is_api_name(external_field) {
+            return Err(Error::invalid(format!(
+                "{external_field:?} is not a field name"
+            )));
+        }
+        let mut prepared = Vec::with_capacity(records.len());
+        for record in records {
+            let mut value = to_object(record)?;
+            if value.keys().any(|key| key.eq_ignore_ascii_case("Id")) {
+                return Err(Error::invalid(
+                    "a record of upsert_many must not carry an Id (the external id decides)",
+                ));
+            }
+            match value.get(external_field) {
+                Some(serde_json::Value::String(text)) if !text.is_empty() => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "every record of upsert_many needs a non-empty {external_field}"
+                    )));
+                }
+            }
+            value.insert(
+                "attributes".to_owned(),
+                serde_json::json!({ "type": object }),
+            );
+            prepared.push(serde_json::Value::Object(value));
+        }
+        let segments = ["composite", "sobjects", object, external_field];
+        Ok(self
+            .collection_at(Method::PATCH, &segments, prepared, all_or_none)
+            .await
+            .into_iter()
+            .map(|result| {
+                let (label, saved) = result?;
+                let created = saved.created.unwrap_or(false);
+                let id = save_result_id(label, saved)?;
+                Ok(if created {
+                    Upserted::Created { id }
+                } else {
+                    Upserted::Updated { id: Some(id) }
+                })
+            })
+            .collect())
+    }
+
     async fn collection(
         &self,
         method: Method,
         records: Vec<serde_json::Value>,
         all_or_none: bool,
     ) -> Vec<Result<String, Error>> {
+        self.collection_at(method, &["composite", "sobjects"], records, all_or_none)
+            .await
+            .into_iter()
+            .map(|result| {
+                let (label, saved) = result?;
+                save_result_id(label, saved)
+            })
+            .collect()
+    }
+
+    /// Sends `records` to the collection resource at `segments`, 200 per request, and
+    /// returns each record's save result with the request's label; a request that failed
+    /// as a whole gives its error to each of its records.
+    async fn collection_at(
+        &self,
+        method: Method,
+        segments: &[&str],
+        records: Vec<serde_json::Value>,
+        all_or_none: bool,
+    ) -> Vec<Result<(String, SaveResult), Error>> {
         let mut results = Vec::with_capacity(records.len());
         for chunk in records.chunks(COLLECTION_CHUNK) {
             let body = serde_json::json!({ "allOrNone": all_or_none, "records": chunk });
             let outcome = async {
-                let call =
-                    Call::new(method.clone(), &["composite", "sobjects"]).with_json(&body)?;
+                let call = Call::new(method.clone(), segments).with_json(&body)?;
                 let label = call.label();
                 let saved: Vec<SaveResult> = self.execute_json(call).await?;
                 if saved.len() != chunk.len() {
@@ -636,11 +715,7 @@ impl Client {
             .await;
             match outcome {
                 Ok((label, saved)) => {
-                    results.extend(
-                        saved
-                            .into_iter()
-                            .map(|result| save_result_id(label.clone(), result)),
-                    );
+                    results.extend(saved.into_iter().map(|result| Ok((label.clone(), result))));
                 }
                 Err(error) => results.extend(chunk.iter().map(|_| Err(error.clone()))),
             }

@@ -7,7 +7,7 @@
 //!   (a stream that follows `nextRecordsUrl`), [`Client::query_all`],
 //!   [`Client::search`], [`Client::create`], [`Client::get`], [`Client::update`],
 //!   [`Client::delete`], [`Client::upsert`], [`Client::create_many`] /
-//!   [`Client::update_many`] (sObject Collections, 200 per request),
+//!   [`Client::update_many`] / [`Client::upsert_many`] (sObject Collections, 200 per request),
 //!   [`Client::composite`] (and [`Client::query_composite`]: several queries, one call),
 //!   [`Client::describe`] (cached), [`Client::updated`],
 //!   [`Client::deleted`], [`Client::limits`], [`Client::versions`]; the API budget

@@ -640,7 +640,11 @@ pub fn collection_upsert(
             Value::String(text) => text.clone(),
             other => other.to_string(),
         });
+        // "Each object in the request body must contain an attributes map. The map must
+        // contain a value for type" (REST API Developer Guide, "Upsert Records Using sObject
+        // Collections").
         let result = match (record.as_object(), value) {
+            (Some(_), _) if record_type(record).is_none() => Err(vec![missing_type()]),
             (Some(fields), Some(value)) => {
                 upsert_record(state, &mut journal, caller, &object, &field, &value, fields)
             }

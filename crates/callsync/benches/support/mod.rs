@@ -730,6 +730,36 @@ pub struct CallMix {
     rng: rand::rngs::StdRng,
     directory: Directory,
     next: u64,
+    shape: MixShape,
+}
+
+/// The shares of a [`CallMix`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MixShape {
+    /// Calls dialled from a Salesforce record (R3.1).
+    pub click_to_call: f64,
+    /// Calls from or to numbers no record holds (R3.7).
+    pub unknown: f64,
+    /// Answered calls to known numbers, of all calls (each later gets a memo and an
+    /// analysis); `None` answers 80 % of every kind of call instead.
+    pub answered_known: Option<f64>,
+}
+
+impl MixShape {
+    /// The sales team of [`CallMix`]'s doc.
+    pub const SALES: MixShape = MixShape {
+        click_to_call: 0.10,
+        unknown: 0.20,
+        answered_known: None,
+    };
+    /// Issue 15's trace: 70 % answered calls to known numbers, 20 % missed calls to known
+    /// numbers, 10 % answered calls from unknown numbers; every answered call later gets a
+    /// memo and an analysis, delivered separately.
+    pub const ISSUE_15: MixShape = MixShape {
+        click_to_call: 0.0,
+        unknown: 0.10,
+        answered_known: Some(0.70),
+    };
 }
 
 /// What kind of number a planned call dials.
@@ -742,11 +772,17 @@ pub enum Dialled {
 
 impl CallMix {
     pub fn new(directory: Directory, seed: u64) -> CallMix {
+        CallMix::shaped(directory, seed, MixShape::SALES)
+    }
+
+    /// A mix with other shares.
+    pub fn shaped(directory: Directory, seed: u64, shape: MixShape) -> CallMix {
         use rand::SeedableRng as _;
         CallMix {
             rng: rand::rngs::StdRng::seed_from_u64(seed),
             directory,
             next: 0,
+            shape,
         }
     }
 
@@ -758,9 +794,10 @@ impl CallMix {
         let draw: f64 = self.rng.random();
         let can_click = !self.directory.record_ids.is_empty();
         let can_know = !self.directory.known_numbers.is_empty();
-        let dialled = if draw < 0.10 && can_click {
+        let shape = self.shape;
+        let dialled = if draw < shape.click_to_call && can_click {
             Dialled::ClickToCall
-        } else if draw < 0.30 || !can_know {
+        } else if draw < shape.click_to_call + shape.unknown || !can_know {
             Dialled::Unknown
         } else {
             Dialled::Known
@@ -789,7 +826,17 @@ impl CallMix {
             outbound,
             customer_number,
             click_to_call,
-            answered: self.rng.random_bool(0.8),
+            answered: match shape.answered_known {
+                None => self.rng.random_bool(0.8),
+                // Known numbers are answered in `share / (1 - unknown)` of their calls;
+                // unknown numbers always.
+                Some(share) => {
+                    dialled != Dialled::Known
+                        || self
+                            .rng
+                            .random_bool((share / (1.0 - shape.unknown)).clamp(0.0, 1.0))
+                }
+            },
             started_at,
         };
         (plan, dialled)

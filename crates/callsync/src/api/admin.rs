@@ -85,8 +85,9 @@ pub(super) struct CallView {
     updated_at: Timestamp,
     sync_state: SyncState,
     /// Why the call waits, while it does (R16): `salesforce_unavailable`, `daily_limit`,
-    /// `api_budget`, `opening_event`, `create_settling` or `connection_revoked` (the
-    /// Salesforce user who writes it must connect, again).
+    /// `api_budget`, `opening_event`, `create_settling`, `coalescing` (R14: the create
+    /// waits a few seconds for the memo) or `connection_revoked` (the Salesforce user who
+    /// writes it must connect, again).
     wait_reason: Option<String>,
     /// Why the organisation's logging policy wrote nothing (R12), when `sync_state` is
     /// `skipped`: `policy`, `never_log_list` or `too_short`.
@@ -606,6 +607,33 @@ pub(super) struct OrgView {
     salesforce_health: Option<OrgHealth>,
     /// The local phone index (R15): records, backfill progress, watermark, lag, last error.
     phone_index: crate::index::IndexStatus,
+    /// Salesforce API usage as its last answer reported it (R14), and what waits for it.
+    api_usage: Option<ApiUsageView>,
+}
+
+/// The organisation's Salesforce API usage and callsync's budget in it (R14).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ApiUsageView {
+    #[serde(flatten)]
+    usage: crate::store::ApiUsageRow,
+    /// `none`; `updates` (past nine tenths of the budget the optional updates wait); or
+    /// `all` (past the budget creates wait too).
+    deferring: &'static str,
+}
+
+impl ApiUsageView {
+    fn of(usage: crate::store::ApiUsageRow) -> ApiUsageView {
+        let used = usage.used as f64;
+        let budget = usage.budget as f64;
+        let deferring = if usage.allowance == 0 || used < budget * crate::worker::UPDATE_SHARE {
+            "none"
+        } else if used < budget {
+            "updates"
+        } else {
+            "all"
+        };
+        ApiUsageView { usage, deferring }
+    }
 }
 
 #[utoipa::path(
@@ -642,5 +670,35 @@ pub(super) async fn get_org(
         queue,
         salesforce_health,
         phone_index: state.store.indexes().org(&caller.org_id).status(),
+        api_usage: state
+            .store
+            .api_usage(&caller.org_id)
+            .await?
+            .map(ApiUsageView::of),
     }))
+}
+
+#[cfg(test)]
+mod api_usage_tests {
+    use super::ApiUsageView;
+    use crate::store::ApiUsageRow;
+
+    /// R14: `GET /v1/org` says what the API budget defers — updates from nine tenths of
+    /// callsync's budget, creates too at the budget.
+    #[test]
+    fn r14_the_org_view_says_what_the_api_budget_defers() {
+        let view = |used| {
+            ApiUsageView::of(ApiUsageRow {
+                used,
+                allowance: 1_000,
+                budget: 900,
+                observed_at: jiff::Timestamp::UNIX_EPOCH,
+            })
+            .deferring
+        };
+        assert_eq!(view(809), "none");
+        assert_eq!(view(810), "updates");
+        assert_eq!(view(899), "updates");
+        assert_eq!(view(900), "all");
+    }
 }

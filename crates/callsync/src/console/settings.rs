@@ -378,6 +378,8 @@ impl SettingsForm {
                 call_id: optional(&self.cf_call_id),
             },
             owner_rule,
+            // R14's write settings are not on this form: `save` keeps the organisation's.
+            writing: Default::default(),
             default_region: self.default_region.trim().to_owned(),
             time_zone: self.time_zone.trim().to_owned(),
             language,
@@ -775,13 +777,18 @@ pub async fn save(
     posted: Posted<SettingsForm>,
 ) -> ConsoleResult<Response> {
     let Posted { session, form } = posted;
-    let settings = match form.to_settings() {
+    let mut settings = match form.to_settings() {
         Ok(settings) => settings,
         Err(problems) => {
             let html = render(&state, &session, form, problems, None, None).await?;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
         }
     };
+    // The form does not show the R14 write settings (set through the API): saving it
+    // keeps what the organisation has rather than resetting them.
+    if let Ok(stored) = serde_json::from_str::<Settings>(&session.org.settings_json) {
+        settings.writing = stored.writing;
+    }
     let skip = form.skip_salesforce_check == "on";
     match save_settings(&state, &session.org, settings, skip).await {
         Ok(saved) => {

@@ -27,6 +27,7 @@ mod retry;
 mod rows;
 mod sealed;
 mod unknown;
+mod usage;
 mod user_connections;
 
 use std::str::FromStr;
@@ -42,6 +43,7 @@ pub use index::IndexPage;
 pub use outbox::{ClaimScope, LeaseLost, WaitingCount, is_lease_lost};
 pub use retry::ErrorFilter;
 pub use unknown::{UnknownNumberClaim, UnknownNumberRow};
+pub use usage::ApiUsageRow;
 pub use user_connections::{UserConnection, UserConnectionState};
 
 /// The most events one call may have. A phone system sends a handful per call; a call

@@ -212,6 +212,9 @@ pub enum WaitReason {
     /// or Salesforce refused their connection (token revoked, user deactivated): the call
     /// waits until they connect again, then runs at once (R16).
     ConnectionRevoked,
+    /// R14 coalescing window: an answered call's create waits a few seconds after hang-up
+    /// for its memo, so both go in one request.
+    Coalescing,
 }
 
 impl WaitReason {

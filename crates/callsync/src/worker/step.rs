@@ -22,7 +22,7 @@ use salesforce::ErrorKind;
 
 use super::unknown::Unknown;
 use super::writer::Writer;
-use super::{Outcome, Worker};
+use super::{Outcome, Worker, batch};
 use crate::crm::{self, CrmError, SalesforceConnection, Step};
 use crate::store::{
     CallRow, CallSummary, ContactEntry, Finished, HistoryLine, NewError, SyncState, WaitReason,
@@ -107,6 +107,7 @@ impl Worker {
                 let connected = self
                     .connected_users(
                         &loaded.call,
+                        &loaded.settings,
                         loaded.connection.as_ref().and_then(|c| c.as_ref().ok()),
                     )
                     .await?;
@@ -280,15 +281,22 @@ impl Worker {
             Ok(client) => client,
             Err(error) => return Ok(fail(Step::Auth, error)),
         };
-        if let Some(end) = self.over_budget(&client, now) {
+        if let Some(end) = self.over_budget(&client, create, now) {
             return Ok((end, Health::NotAsked));
         }
         let writer_username = match self.writer_username(&call, &connection).await? {
             Ok(username) => username,
             Err(end) => return Ok((end, Health::NotAsked)),
         };
+        // R14: the handler's user (R7's `handler`) or the integration user writes.
+        let writes_as = callsync_core::writing::writer_username(
+            &settings,
+            &writer_username,
+            connection.default_username.trim(),
+        )
+        .to_owned();
         let writer = match self
-            .writer_for(item, &client, &connection, &writer_username, now)
+            .writer_for(item, &client, &connection, &writes_as, now)
             .await?
         {
             Writer::Ready(writer) => writer,
@@ -357,11 +365,43 @@ impl Worker {
                     if !adopt {
                         self.store.mark_create_attempted(item, now).await?;
                     }
+                    // Sent with other calls' creates where it can (R14, worker/batch.rs); an
+                    // adopt after an unknown outcome goes alone, as it asks first.
                     let written = match unique_field {
+                        // With the unique call-id field a create is simply sent again after a
+                        // lost answer: Salesforce refuses the second (R14), here per record.
                         Some(unique_field) => {
-                            create_once(&writer, &item.call_id, &fields, unique_field).await
+                            let sent = self
+                                .write_batched(
+                                    &item.org_id,
+                                    &settings,
+                                    &writes_as,
+                                    &writer,
+                                    batch::Op::Create,
+                                    fields.to_json(),
+                                    || create_once(&writer, &item.call_id, &fields, unique_field),
+                                )
+                                .await;
+                            match sent {
+                                Err((_, error)) if duplicate_of(&error, unique_field) => {
+                                    adopt_or_create(&writer, &item.call_id, &fields).await
+                                }
+                                other => other,
+                            }
                         }
-                        None => write_create(&writer, &item.call_id, &fields, adopt).await,
+                        None if adopt => write_create(&writer, &item.call_id, &fields, true).await,
+                        None => {
+                            self.write_batched(
+                                &item.org_id,
+                                &settings,
+                                &writes_as,
+                                &writer,
+                                batch::Op::Create,
+                                fields.to_json(),
+                                || write_create(&writer, &item.call_id, &fields, false),
+                            )
+                            .await
+                        }
                     };
                     match written {
                         Ok((id, outcome)) => (outcome, id, fields, Step::CreateTask),
@@ -379,9 +419,28 @@ impl Worker {
                             Health::NotAsked,
                         ));
                     };
-                    if let Err(error) = crm::update_task(&writer, &task_id, &fields.to_json()).await
-                    {
-                        return Ok(fail(Step::UpdateTask, error));
+                    let mut record = fields.to_json();
+                    if let Some(map) = record.as_object_mut() {
+                        map.insert("Id".to_owned(), task_id.to_18().into());
+                    }
+                    let updated = self
+                        .write_batched(
+                            &item.org_id,
+                            &settings,
+                            &writes_as,
+                            &writer,
+                            batch::Op::Update,
+                            record,
+                            || async {
+                                crm::update_task(&writer, &task_id, &fields.to_json())
+                                    .await
+                                    .map(|()| (task_id.clone(), Outcome::Updated))
+                                    .map_err(|error| (Step::UpdateTask, error))
+                            },
+                        )
+                        .await;
+                    if let Err((step, error)) = updated {
+                        return Ok(fail(step, error));
                     }
                     (Outcome::Updated, task_id, fields, Step::UpdateTask)
                 }
@@ -392,12 +451,7 @@ impl Worker {
                     ));
                 }
             };
-        if let Some(usage) = writer.api_usage() {
-            let org = item.org_id.clone();
-            metrics::gauge!(crate::metrics::SALESFORCE_API_USED, "org" => org.clone())
-                .set(usage.used as f64);
-            metrics::gauge!(crate::metrics::SALESFORCE_API_MAX, "org" => org).set(usage.max as f64);
-        }
+        self.note_api_usage(&item.org_id, &writer).await;
         let written = written.after_write(task_id.clone(), &sent, &call);
         let contact = (step == Step::CreateTask)
             .then(|| contact_entry(&call, &settings, found.as_ref()))
@@ -580,10 +634,19 @@ impl Worker {
 
     /// Makes the call wait when the organisation's Salesforce API usage, as the last
     /// answer reported it, is past callsync's share of the daily allowance: the rest is
-    /// left to the organisation's other integrations and people (R14, R16).
-    fn over_budget(&self, client: &salesforce::Client, now: Timestamp) -> Option<End> {
+    /// left to the organisation's other integrations and people (R14, R16). Updates (the
+    /// voice analysis, memo edits, the end of a `call_start` call) are the optional
+    /// writes: they wait from [`UPDATE_SHARE`] of the share on, so the creates that put
+    /// calls in Salesforce at all keep the last part of it.
+    fn over_budget(
+        &self,
+        client: &salesforce::Client,
+        create: bool,
+        now: Timestamp,
+    ) -> Option<End> {
         let usage = client.api_usage()?;
-        let share = self.config.api_budget_share.clamp(0.0, 1.0);
+        let share =
+            self.config.api_budget_share.clamp(0.0, 1.0) * if create { 1.0 } else { UPDATE_SHARE };
         if usage.max == 0 || (usage.used as f64) < share * usage.max as f64 {
             return None;
         }
@@ -608,6 +671,47 @@ impl Worker {
             },
             outcome: Outcome::Waiting,
         })
+    }
+
+    /// Shows the organisation's API usage as the last answer reported it (R14): in the
+    /// metrics at once, and in the store (for `GET /v1/org`) at most every
+    /// [`USAGE_RECORD_INTERVAL`] per organisation, so busy organisations do not pay a
+    /// database write per step for it.
+    async fn note_api_usage(&self, org_id: &str, client: &salesforce::Client) {
+        let Some(usage) = client.api_usage() else {
+            return;
+        };
+        let org = org_id.to_owned();
+        metrics::gauge!(crate::metrics::SALESFORCE_API_USED, "org" => org.clone())
+            .set(usage.used as f64);
+        metrics::gauge!(crate::metrics::SALESFORCE_API_MAX, "org" => org).set(usage.max as f64);
+        let due = {
+            let mut noted = crm::connection::lock(&self.usage_noted);
+            let now = std::time::Instant::now();
+            match noted.get(org_id) {
+                Some(last) if now.duration_since(*last) < USAGE_RECORD_INTERVAL => false,
+                _ => {
+                    noted.insert(org_id.to_owned(), now);
+                    true
+                }
+            }
+        };
+        if !due {
+            return;
+        }
+        let share = self.config.api_budget_share.clamp(0.0, 1.0);
+        let row = crate::store::ApiUsageRow {
+            used: i64::try_from(usage.used).unwrap_or(i64::MAX),
+            allowance: i64::try_from(usage.max).unwrap_or(i64::MAX),
+            budget: (share * usage.max as f64) as i64,
+            observed_at: Timestamp::now(),
+        };
+        if let Err(error) = self.store.put_api_usage(org_id, &row).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "cannot record the organisation's API usage"
+            );
+        }
     }
 
     async fn user_name(&self, call: &Call) -> anyhow::Result<Option<String>> {
@@ -732,6 +836,13 @@ impl Worker {
     }
 }
 
+/// How often a worker writes an organisation's API usage to the store.
+const USAGE_RECORD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The part of callsync's API budget share past which updates wait while creates still go
+/// (R14: the optional updates are deferred first).
+pub const UPDATE_SHARE: f64 = 0.9;
+
 /// The rules' decision for a loaded call (R6, R10). Only a Task about to be created needs
 /// the record and the owner, so Salesforce is asked nothing for calls that wait or are up
 /// to date.
@@ -739,6 +850,25 @@ fn plan(loaded: &Loaded, now: Timestamp) -> Plan {
     let due = matches!(loaded.written, WrittenTask::NotCreated)
         && creation_due(&loaded.call, &loaded.settings, now) == CreationDue::Now;
     if due {
+        // R14: the create may wait a few seconds after hang-up for the memo, so one
+        // request carries both; a memo arriving re-arms the call at once (ingest).
+        if let Some(until) =
+            callsync_core::writing::coalescing_until(&loaded.call, &loaded.settings, now)
+        {
+            return Plan::Record(End::Wait {
+                until,
+                reason: WaitReason::Coalescing,
+                backoff: false,
+                line: HistoryLine {
+                    action: "decide".into(),
+                    outcome: "wait".into(),
+                    detail: Some(
+                        "waiting a few seconds for the memo, to send it with the create".into(),
+                    ),
+                },
+                outcome: Outcome::Waiting,
+            });
+        }
         return Plan::Write { create: true };
     }
     match next_action(
@@ -884,17 +1014,21 @@ async fn create_once(
 ) -> Result<(SalesforceId, Outcome), (Step, CrmError)> {
     match crm::create_task(writer, &fields.to_json()).await {
         Ok(id) => Ok((id, Outcome::Created)),
-        Err(error)
-            if error.code() == "DUPLICATE_VALUE"
-                && error
-                    .fields()
-                    .iter()
-                    .any(|field| field.eq_ignore_ascii_case(unique_field)) =>
-        {
+        Err(error) if duplicate_of(&error, unique_field) => {
             adopt_or_create(writer, call_id, fields).await
         }
         Err(error) => Err((Step::CreateTask, error)),
     }
+}
+
+/// Whether Salesforce refused a create because `unique_field` already holds the call id:
+/// the Task exists (R14).
+fn duplicate_of(error: &CrmError, unique_field: &str) -> bool {
+    error.code() == "DUPLICATE_VALUE"
+        && error
+            .fields()
+            .iter()
+            .any(|field| field.eq_ignore_ascii_case(unique_field))
 }
 
 /// The second attempt at a create whose outcome is unknown (a lost answer, a

@@ -92,14 +92,22 @@ impl Worker {
     pub(super) async fn connected_users(
         &self,
         call: &callsync_core::call::Call,
+        settings: &callsync_core::settings::Settings,
         connection: Option<&SalesforceConnection>,
     ) -> anyhow::Result<Option<Connected>> {
         let Some(connection) = connection.filter(|c| c.is_web_server()) else {
             return Ok(None);
         };
-        let Ok(writer) = self.writer_username(call, connection).await? else {
+        let Ok(handler) = self.writer_username(call, connection).await? else {
             return Ok(None);
         };
+        // R14: in integration-user mode the integration user writes every Task.
+        let writer = callsync_core::writing::writer_username(
+            settings,
+            &handler,
+            connection.default_username.trim(),
+        )
+        .to_owned();
         Ok(Some(Connected {
             writer,
             default_user: connection.default_username.trim().to_owned(),

@@ -856,6 +856,72 @@ async fn a_failed_chunk_gives_its_error_to_each_of_its_records_and_later_chunks_
 }
 
 #[tokio::test]
+async fn upsert_many_patches_the_external_id_resource_and_says_which_records_were_created() {
+    // UpsertResults as the REST API guide's "Upsert Records Using sObject Collections"
+    // shows them: each with `created`, a failure with `errors` of `statusCode`.
+    let stub = Stub::start(|request| {
+        let records = request.json()["records"].as_array().unwrap().clone();
+        let results: Vec<Value> = records
+            .iter()
+            .map(|record| match record["Call_Key__c"].as_str().unwrap() {
+                "c1" => json!({"id": "00T000000000001AAA", "success": true, "errors": [], "created": true}),
+                "c2" => json!({"id": "00T000000000002AAA", "success": true, "errors": [], "created": false}),
+                _ => json!({"success": false, "errors": [{"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "no", "fields": []}]}),
+            })
+            .collect();
+        Reply::json(200, json!(results))
+    })
+    .await;
+    let client = stub.client_with_token();
+    let records = [
+        json!({"Call_Key__c": "c1", "Subject": "a"}),
+        json!({"Call_Key__c": "c2", "Subject": "b"}),
+        json!({"Call_Key__c": "c3", "Subject": "c"}),
+    ];
+
+    let results = client
+        .upsert_many("Task", "Call_Key__c", &records, false)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        results[0].as_ref().unwrap(),
+        &salesforce::Upserted::Created {
+            id: "00T000000000001AAA".into()
+        }
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap(),
+        &salesforce::Upserted::Updated {
+            id: Some("00T000000000002AAA".into())
+        }
+    );
+    assert_eq!(
+        results[2].as_ref().unwrap_err().code(),
+        Some("FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    );
+    let sent = &stub.requests()[0];
+    assert_eq!(sent.method, Method::PATCH);
+    assert_eq!(
+        sent.path,
+        "/services/data/v62.0/composite/sobjects/Task/Call_Key__c"
+    );
+    assert_eq!(sent.json()["records"][2]["attributes"]["type"], "Task");
+    assert!(
+        client
+            .upsert_many(
+                "Task",
+                "Call_Key__c",
+                &[json!({"Subject": "no key"})],
+                false
+            )
+            .await
+            .is_err(),
+        "a record without its external id is refused before sending"
+    );
+}
+
+#[tokio::test]
 async fn update_many_refuses_records_without_an_id() {
     let stub = Stub::start(|_| Reply::empty(500)).await;
     let client = stub.client_with_token();
