@@ -9,17 +9,18 @@
 //!   `u32` positions, so a record, its Account, its owner and its Person Contact are each a
 //!   `u32`. Owners (a few hundred users) and Accounts (shared by many Contacts) cost one
 //!   entry whoever refers to them.
-//! - **Records** are fixed-size [`Slot`]s in a `Vec` indexed by the record's id number:
-//!   object and flags, the two date-times in milliseconds (Salesforce's precision), and
-//!   the id numbers it refers to.
+//! - **Records** are 32-byte [`Slot`]s in a `Vec` indexed by the record's id number:
+//!   object and flags, the two date-times in milliseconds (Salesforce's precision), the
+//!   owner's id number and one [`Link`] (a Contact's Account or a Person Account's Person
+//!   Contact, which never occur on the same record).
 //! - **Text** (names, company, phone fields exactly as stored in Salesforce) is one blob per
 //!   record in a chunked byte arena ([`Arena`]); a record refers to its blob by a `u32`.
 //!   Blobs of removed or changed records are counted as garbage and the arena is rewritten
 //!   once garbage outweighs what is alive.
 //! - **Number keys** in normal form (R3.6) are packed into a `u64` ([`numeric_key`]); the
 //!   rare key that does not fit (a digits-only string of more than 17 digits) is kept as
-//!   text. Most numbers have one holder: a map to one `u32`, and a second map only for
-//!   numbers held by several records.
+//!   text. Most numbers have one holder: a map to one `u32` (12-byte entries, the key
+//!   held as `[u32; 2]`), and a second map only for numbers held by several records.
 //!
 //! Hand-written rather than a crate: what makes it small is knowing the shape of the data
 //! (Salesforce Ids, E.164 digits, a handful of fields); the hash tables are `hashbrown`'s.
@@ -103,18 +104,76 @@ impl Ids {
     }
 }
 
-/// One record, fixed size. `kind == EMPTY` marks an Id with no record (an owner, an
-/// Account not indexed yet, a removed record).
+/// One record, fixed size: 32 bytes (two `i64`, three `u32`, the kind). `kind == EMPTY`
+/// marks an Id with no record (an owner, an Account not indexed yet, a removed record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Slot {
     system_modstamp_ms: i64,
     last_modified_ms: i64,
     owner: u32,
-    account: u32,
-    person_contact: u32,
+    /// The one other record it refers to, which depends on its object ([`Link`]).
+    link: u32,
     /// Where the record's text blob starts in the arena.
     text: u32,
     kind: u8,
+}
+
+const _: () = assert!(size_of::<Slot>() == 32);
+
+/// The Id a record refers to besides its owner, shared by one field of [`Slot`]: a
+/// Contact's `AccountId` and a Person Account's `PersonContactId` never occur on the same
+/// record (the index reads `AccountId` only for Contacts and `PersonContactId` only for
+/// Accounts), and no other object has either (`Match::from_candidate` reads neither
+/// of a Lead or a business Account, so R3 and R4 need nothing more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Account(u32),
+    PersonContact(u32),
+    Nothing,
+}
+
+impl Link {
+    /// The link a record of `object` keeps, from its two possible references.
+    fn of(object: RecordObject, account: u32, person_contact: u32) -> Link {
+        match object {
+            RecordObject::Contact if account != NONE => Link::Account(account),
+            RecordObject::PersonAccount if person_contact != NONE => {
+                Link::PersonContact(person_contact)
+            }
+            _ => Link::Nothing,
+        }
+    }
+
+    /// The link as stored in a slot of `object` (which tells which Id it is).
+    fn read(object: RecordObject, stored: u32) -> Link {
+        match object {
+            _ if stored == NONE => Link::Nothing,
+            RecordObject::Contact => Link::Account(stored),
+            RecordObject::PersonAccount => Link::PersonContact(stored),
+            RecordObject::Account | RecordObject::Lead => Link::Nothing,
+        }
+    }
+
+    fn stored(self) -> u32 {
+        match self {
+            Link::Account(n) | Link::PersonContact(n) => n,
+            Link::Nothing => NONE,
+        }
+    }
+
+    fn account(self) -> u32 {
+        match self {
+            Link::Account(n) => n,
+            _ => NONE,
+        }
+    }
+
+    fn person_contact(self) -> u32 {
+        match self {
+            Link::PersonContact(n) => n,
+            _ => NONE,
+        }
+    }
 }
 
 const EMPTY: u8 = 0;
@@ -125,14 +184,18 @@ impl Slot {
         system_modstamp_ms: 0,
         last_modified_ms: 0,
         owner: NONE,
-        account: NONE,
-        person_contact: NONE,
+        link: NONE,
         text: 0,
         kind: EMPTY,
     };
 
     fn is_empty(&self) -> bool {
         self.kind == EMPTY
+    }
+
+    fn link(&self) -> Link {
+        self.object()
+            .map_or(Link::Nothing, |object| Link::read(object, self.link))
     }
 
     fn object(&self) -> Option<RecordObject> {
@@ -394,6 +457,11 @@ fn table_key(key: &PhoneKey) -> TableKey {
     }
 }
 
+/// A packed key as the two halves `numbers` is keyed by (4-byte aligned, unlike `u64`).
+fn halves(value: u64) -> [u32; 2] {
+    [(value >> 32) as u32, value as u32]
+}
+
 /// Number keys to the id numbers holding them: one holder in `one`, several in `many`.
 #[derive(Debug)]
 struct Holders<K> {
@@ -482,7 +550,9 @@ pub(super) struct PhoneTable {
     /// By id number; `EMPTY` where the Id has no record.
     slots: Vec<Slot>,
     text: Arena,
-    numbers: Holders<u64>,
+    /// Packed keys ([`numeric_key`]) as two `u32`s, so an entry of `numbers.one` is 12
+    /// bytes (key and id number) where a `u64` key would pad it to 16.
+    numbers: Holders<[u32; 2]>,
     long_numbers: Holders<Box<str>>,
     records: usize,
 }
@@ -520,7 +590,7 @@ impl PhoneTable {
         self.ids.heap_bytes()
             + self.slots.capacity() * size_of::<Slot>()
             + self.text.heap_bytes()
-            + self.numbers.heap_bytes(8)
+            + self.numbers.heap_bytes(size_of::<[u32; 2]>())
             + self.long_numbers.heap_bytes(size_of::<Box<str>>())
             + self
                 .long_numbers
@@ -560,14 +630,14 @@ impl PhoneTable {
 
     fn add_key(&mut self, key: TableKey, n: u32) {
         match key {
-            TableKey::Numeric(value) => self.numbers.add(value, n),
+            TableKey::Numeric(value) => self.numbers.add(halves(value), n),
             TableKey::Text(text) => self.long_numbers.add(text, n),
         }
     }
 
     fn remove_key(&mut self, key: &TableKey, n: u32) {
         match key {
-            TableKey::Numeric(value) => self.numbers.remove(value, n),
+            TableKey::Numeric(value) => self.numbers.remove(&halves(*value), n),
             TableKey::Text(text) => self.long_numbers.remove(text, n),
         }
     }
@@ -591,8 +661,17 @@ impl PhoneTable {
                 .map_or(NONE, |packed| self.ids.intern(packed))
         };
         let owner = reference(&candidate.owner_id);
-        let account = reference(&candidate.account_id);
-        let person_contact = reference(&candidate.person_contact_id);
+        let link = match candidate.object {
+            RecordObject::Contact => {
+                Link::of(candidate.object, reference(&candidate.account_id), NONE)
+            }
+            RecordObject::PersonAccount => Link::of(
+                candidate.object,
+                NONE,
+                reference(&candidate.person_contact_id),
+            ),
+            RecordObject::Account | RecordObject::Lead => Link::Nothing,
+        };
         let n = self.ids.intern(id);
         let Some(text) = self.text.push(&encode_texts(candidate)) else {
             tracing::error!("the phone index's text arena is full; a record was left out");
@@ -605,8 +684,7 @@ impl PhoneTable {
             system_modstamp_ms: stamp,
             last_modified_ms: candidate.last_modified.as_millisecond(),
             owner,
-            account,
-            person_contact,
+            link: link.stored(),
             text,
             kind: Slot::kind_of(candidate.object, candidate.is_converted),
         };
@@ -705,9 +783,9 @@ impl PhoneTable {
                 phones: texts.phones,
                 last_modified: Timestamp::from_millisecond(slot.last_modified_ms).ok()?,
                 is_converted: slot.kind & CONVERTED != 0,
-                account_id: self.ids.unpack(slot.account),
+                account_id: self.ids.unpack(slot.link().account()),
                 account_name: texts.account_name,
-                person_contact_id: self.ids.unpack(slot.person_contact),
+                person_contact_id: self.ids.unpack(slot.link().person_contact()),
                 name: texts.name,
                 company: texts.company,
                 owner_id: self.ids.unpack(slot.owner),
@@ -734,7 +812,7 @@ impl PhoneTable {
         let mut candidate = self.unpack(n)?.candidate;
         if candidate.object == RecordObject::Contact {
             candidate.account_name = self
-                .slot(slot.account)
+                .slot(slot.link().account())
                 .and_then(|account| decode_texts(self.text.blob(account.text)))
                 .and_then(|texts| texts.name);
         }
@@ -745,7 +823,7 @@ impl PhoneTable {
     /// its Account now (R4), so a renamed Account needs no change to its Contacts.
     pub(super) fn candidates(&self, key: &PhoneKey) -> Vec<Candidate> {
         let held = match table_key(key) {
-            TableKey::Numeric(value) => self.numbers.get(&value),
+            TableKey::Numeric(value) => self.numbers.get(&halves(value)),
             TableKey::Text(text) => self.long_numbers.get(&text),
         };
         held.iter().filter_map(|&n| self.candidate_at(n)).collect()
@@ -1077,6 +1155,48 @@ mod tests {
         assert!(table.text.heap_bytes() < 20 * CHUNK);
         assert_eq!(table.get(&id(CONTACT)), Some(first));
         assert_eq!(table.get(&kept.candidate.id), Some(kept));
+    }
+
+    #[test]
+    fn r15_a_slot_is_32_bytes_and_its_link_is_the_id_its_object_refers_to() {
+        assert_eq!(size_of::<Slot>(), 32);
+        assert_eq!(size_of::<([u32; 2], u32)>(), 12, "a number entry");
+        assert_eq!(Link::of(RecordObject::Contact, 7, NONE), Link::Account(7));
+        assert_eq!(
+            Link::of(RecordObject::PersonAccount, NONE, 9),
+            Link::PersonContact(9)
+        );
+        assert_eq!(Link::of(RecordObject::Contact, NONE, NONE), Link::Nothing);
+        for object in [RecordObject::Account, RecordObject::Lead] {
+            assert_eq!(Link::of(object, 7, 9), Link::Nothing, "{object:?}");
+            assert_eq!(Link::read(object, 7), Link::Nothing, "{object:?}");
+        }
+        for link in [Link::Account(3), Link::PersonContact(3), Link::Nothing] {
+            let object = match link {
+                Link::PersonContact(_) => RecordObject::PersonAccount,
+                _ => RecordObject::Contact,
+            };
+            assert_eq!(Link::read(object, link.stored()), link);
+        }
+        assert_eq!(Link::PersonContact(3).account(), NONE);
+        assert_eq!(Link::Account(3).person_contact(), NONE);
+
+        // Through the table: a Contact's Account and a Person Account's Person Contact
+        // come back in their own field, the other one empty.
+        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
+        let records = assorted();
+        for record in &records {
+            table.upsert(record);
+        }
+        let contact = table.get(&records[0].candidate.id).unwrap().candidate;
+        assert_eq!(contact.account_id, records[0].candidate.account_id);
+        assert_eq!(contact.person_contact_id, None);
+        let person = table.get(&records[1].candidate.id).unwrap().candidate;
+        assert_eq!(
+            person.person_contact_id,
+            records[1].candidate.person_contact_id
+        );
+        assert_eq!(person.account_id, None);
     }
 
     #[test]
