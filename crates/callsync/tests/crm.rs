@@ -564,6 +564,26 @@ async fn r7_users_are_found_by_username_and_by_phone_in_normal_form_and_cached()
 }
 
 #[tokio::test]
+async fn r7_steps_that_miss_the_user_cache_at_once_send_one_query() {
+    // R14 runs hundreds of calls at once: a cold cache must not cost one User query each.
+    let world = World::start().await;
+    world
+        .sandbox
+        .org()
+        .add_user(&NewUser::named("agent@example.com", "Aki", "Agent"));
+    let users = UserDirectory::default();
+    let client = world.client();
+    let before = world.calls();
+    let lookups = (0..50).map(|_| {
+        users.users_by_username(ORG, &client, &["agent@example.com", "nobody@example.com"])
+    });
+    for found in futures_util::future::join_all(lookups).await {
+        assert!(found.unwrap().contains_key("agent@example.com"));
+    }
+    assert_eq!(world.calls() - before, 1, "one User query for 50 steps");
+}
+
+#[tokio::test]
 async fn r11_the_task_schema_lists_status_values_and_custom_fields() {
     let world = World::start().await;
     world

@@ -69,6 +69,11 @@ struct OrgUsers {
 pub struct UserDirectory {
     ttl: Duration,
     orgs: Mutex<HashMap<String, OrgUsers>>,
+    /// One fetch at a time per organisation: with hundreds of calls in flight (R14), every
+    /// step of a cold cache would otherwise send its own User query at the same moment.
+    /// A step that missed waits here, then looks in the cache again. (Kept by hand beside
+    /// the cache above, which also remembers misses and is forgotten per organisation.)
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for UserDirectory {
@@ -93,6 +98,7 @@ impl UserDirectory {
         UserDirectory {
             ttl,
             orgs: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
         }
     }
 
@@ -117,32 +123,19 @@ impl UserDirectory {
         client: &Client,
         usernames: &[&str],
     ) -> Result<HashMap<String, SalesforceUser>, CrmError> {
-        let now = Instant::now();
-        let mut found = HashMap::new();
-        let mut missing: Vec<String> = Vec::new();
-        {
-            let orgs = lock(&self.orgs);
-            for username in usernames {
-                let key = username.trim().to_lowercase();
-                if key.is_empty() || missing.contains(&key) || found.contains_key(&key) {
-                    continue;
-                }
-                match orgs
-                    .get(org_id)
-                    .and_then(|org| org.by_username.get(&key))
-                    .filter(|(at, _)| now.duration_since(*at) < self.ttl)
-                {
-                    Some((_, Some(user))) => {
-                        found.insert(key, user.clone());
-                    }
-                    Some((_, None)) => {}
-                    None => missing.push(key),
-                }
-            }
-        }
+        let (mut found, missing) = self.cached_by_username(org_id, usernames);
         if missing.is_empty() {
             return Ok(found);
         }
+        let loading = self.loading_lock(org_id);
+        let _loading = loading.lock().await;
+        // Another step may have fetched them while this one waited.
+        let (fetched_meanwhile, missing) = self.cached_by_username(org_id, usernames);
+        found.extend(fetched_meanwhile);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let now = Instant::now();
         let rows: Vec<UserRow> = client
             .query_all_rows(&soql!(
                 "SELECT Id, Username, IsActive, Phone FROM User WHERE Username IN {}",
@@ -164,6 +157,42 @@ impl UserDirectory {
             }
         }
         Ok(found)
+    }
+
+    /// What the cache holds of `usernames` (keyed by lower-cased username), and the names
+    /// it holds nothing fresh for.
+    fn cached_by_username(
+        &self,
+        org_id: &str,
+        usernames: &[&str],
+    ) -> (HashMap<String, SalesforceUser>, Vec<String>) {
+        let now = Instant::now();
+        let mut found = HashMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        let orgs = lock(&self.orgs);
+        for username in usernames {
+            let key = username.trim().to_lowercase();
+            if key.is_empty() || missing.contains(&key) || found.contains_key(&key) {
+                continue;
+            }
+            match orgs
+                .get(org_id)
+                .and_then(|org| org.by_username.get(&key))
+                .filter(|(at, _)| now.duration_since(*at) < self.ttl)
+            {
+                Some((_, Some(user))) => {
+                    found.insert(key, user.clone());
+                }
+                Some((_, None)) => {}
+                None => missing.push(key),
+            }
+        }
+        (found, missing)
+    }
+
+    /// The lock a fetch of `org_id`'s users holds.
+    fn loading_lock(&self, org_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(lock(&self.loading).entry(org_id.to_owned()).or_default())
     }
 
     /// The user whose `Phone` is `number` in normal form (R7 auto-forward, R3.6), or
@@ -196,14 +225,15 @@ impl UserDirectory {
         org_id: &str,
         client: &Client,
     ) -> Result<Arc<Vec<SalesforceUser>>, CrmError> {
-        let now = Instant::now();
-        if let Some((at, users)) = lock(&self.orgs)
-            .get(org_id)
-            .and_then(|org| org.with_phone.as_ref())
-            && now.duration_since(*at) < self.ttl
-        {
-            return Ok(Arc::clone(users));
+        if let Some(users) = self.cached_with_phone(org_id) {
+            return Ok(users);
         }
+        let loading = self.loading_lock(org_id);
+        let _loading = loading.lock().await;
+        if let Some(users) = self.cached_with_phone(org_id) {
+            return Ok(users);
+        }
+        let now = Instant::now();
         let rows: Vec<UserRow> = client
             .query_all_rows(&soql!(
                 "SELECT Id, Username, IsActive, Phone FROM User WHERE Phone != null"
@@ -219,6 +249,12 @@ impl UserDirectory {
             .or_default()
             .with_phone = Some((now, Arc::clone(&users)));
         Ok(users)
+    }
+
+    fn cached_with_phone(&self, org_id: &str) -> Option<Arc<Vec<SalesforceUser>>> {
+        let orgs = lock(&self.orgs);
+        let (at, users) = orgs.get(org_id)?.with_phone.as_ref()?;
+        (Instant::now().duration_since(*at) < self.ttl).then(|| Arc::clone(users))
     }
 
     /// Forgets what is cached for `org_id` (its connection changed, or an admin asked).
