@@ -62,7 +62,7 @@ impl Store {
         .bind(org_id)
         .bind(millis(now))
         .bind(millis(expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -81,7 +81,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(match row {
             Some(row) => Some(row.try_get("org_id")?),
@@ -108,7 +108,7 @@ impl Store {
         .bind(csrf_token)
         .bind(millis(now))
         .bind(millis(expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -130,7 +130,7 @@ impl Store {
         .bind(token_hash)
         .bind(millis(now))
         .bind(millis(now).saturating_sub(idle_ms))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         match row {
             Some(row) => Ok(Some(SessionRow {
@@ -150,7 +150,7 @@ impl Store {
     pub async fn delete_session(&self, token_hash: &str) -> anyhow::Result<()> {
         sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -283,7 +283,7 @@ impl Store {
         )
         .bind(org_id)
         .bind(sf_username.trim().to_lowercase())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -296,7 +296,7 @@ impl Store {
         sqlx::query("DELETE FROM console_admins WHERE org_id = $1 AND sf_username = $2")
             .bind(org_id)
             .bind(sf_username.trim().to_lowercase())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -330,7 +330,7 @@ impl Store {
         .bind(&state.code_verifier)
         .bind(&state.redirect_uri)
         .bind(millis(expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -346,7 +346,7 @@ impl Store {
              RETURNING org_id, code_verifier, redirect_uri, expires_at",
         )
         .bind(state_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         let Some(row) = row else { return Ok(None) };
         if row.try_get::<i64, _>("expires_at")? <= millis(now) {

@@ -52,7 +52,7 @@ impl Store {
         state_json: &str,
         now: Timestamp,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for (record_id, body) in &page.upserts {
             sqlx::query(
                 "INSERT INTO phone_index_records (org_id, record_id, body) VALUES ($1, $2, $3)
@@ -100,14 +100,14 @@ impl Store {
         .bind(org_id)
         .bind(record_id)
         .bind(body)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     /// Forgets `org_id`'s index, records and state (a rebuild starts from nothing).
     pub async fn clear_index(&self, org_id: &str) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM phone_index_records WHERE org_id = $1")
             .bind(org_id)
             .execute(&mut *tx)

@@ -60,7 +60,7 @@ impl Store {
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2")
             .bind(millis(now))
             .bind(key_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .context("cannot record the API key's use")?;
         Ok(())
@@ -109,7 +109,7 @@ impl Store {
         .bind(millis(now))
         .bind(org_id)
         .bind(key_id.to_ascii_lowercase())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -126,7 +126,7 @@ impl Store {
         let until = now
             .checked_add(jiff::SignedDuration::try_from(grace)?)
             .context("the grace period ends out of range")?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Writing first takes SQLite's write lock up front (see `Store::connect`).
         let moved = sqlx::query(
             "INSERT INTO previous_signing_secrets (org_id, signing_secret, retired_at, valid_until)

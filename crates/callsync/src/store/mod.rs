@@ -19,6 +19,7 @@
 //!   worker) another worker claims it again.
 
 mod console;
+mod group;
 mod index;
 mod keys;
 mod outbox;
@@ -92,10 +93,21 @@ impl Backend {
     }
 }
 
-/// The store. Cheap to clone: clones share one connection pool.
+/// The store. Cheap to clone: clones share its connection pools.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads. With SQLite, several connections read beside the writer (WAL).
     pool: AnyPool,
+    /// Writes: every statement or transaction that writes goes here. With SQLite this is
+    /// one connection, so this process's writers queue for it in order (the pool's fair
+    /// wait) instead of meeting SQLite's write lock: SQLite's busy handler sleeps in
+    /// growing steps (1 ms … 100 ms) whatever the lock's holder does, which left the lock
+    /// idle while 200 waiting steps slept and capped the worker near 330 calls/s
+    /// (BENCHMARKS.md, "Throughput"). With PostgreSQL it is the same pool as `pool`.
+    writer: AnyPool,
+    /// How the hot write paths (ingest, the outbox) run their transactions: grouped into
+    /// shared commits on SQLite (`group.rs`).
+    writes: group::GroupCommit,
     backend: Backend,
     /// Seals secrets before they are written and opens them when read (`sealed.rs`).
     sealer: Arc<Sealer>,
@@ -141,42 +153,84 @@ impl Store {
     pub async fn connect_with(url: &str, sealer: Sealer) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let options = AnyConnectOptions::from_str(url)
+        let connect_options = AnyConnectOptions::from_str(url)
             .with_context(|| format!("invalid database URL for {backend:?}"))?;
-        let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        if backend == Backend::Sqlite {
-            // WAL lets readers run beside the one writer; the busy timeout
-            // makes a second writer wait instead of failing at once. Our
-            // write transactions start with a write, so they take the write
-            // lock up front and never hit SQLite's un-retryable upgrade
-            // deadlock.
-            pool = pool.max_connections(8).after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    // FULL: a commit is on disk before `202 Accepted` goes out, even
-                    // across a power loss (NORMAL in WAL mode may lose the last
-                    // commits). Its cost is in BENCHMARKS.md ("ingest").
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
+        let pool_options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let (pool, writer) = if backend == Backend::Sqlite {
+            // WAL lets readers run beside the one writer; the busy timeout makes a
+            // writer of another process wait instead of failing at once. Our write
+            // transactions start with a write, so they take the write lock up front and
+            // never hit SQLite's un-retryable upgrade deadlock.
+            let sqlite = |options: AnyPoolOptions| {
+                options.after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        // FULL: a commit is on disk before `202 Accepted` goes out, even
+                        // across a power loss (NORMAL in WAL mode may lose the last
+                        // commits). Its cost is in BENCHMARKS.md ("ingest").
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        Ok(())
+                    })
                 })
-            });
+            };
+            let connect = |options: AnyPoolOptions| options.connect_with(connect_options.clone());
+            // Each connection to `sqlite::memory:` would open a database of its own:
+            // there, one connection does everything.
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                let only = connect(sqlite(pool_options().max_connections(1)))
+                    .await
+                    .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+                (only.clone(), only)
+            } else {
+                // The writer connects first, so the database file exists (mode=rwc) and
+                // is in WAL mode before a reader opens it.
+                let writer = connect(sqlite(pool_options().max_connections(1)))
+                    .await
+                    .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+                let readers = connect(sqlite(pool_options().max_connections(8)))
+                    .await
+                    .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+                (readers, writer)
+            }
         } else {
-            pool = pool.max_connections(16);
-        }
-        let pool = pool
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+            let pool = pool_options()
+                .max_connections(16)
+                .connect_with(connect_options)
+                .await
+                .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+            (pool.clone(), pool)
+        };
+        let writes = match backend {
+            Backend::Sqlite => group::GroupCommit::grouped(writer.clone()),
+            Backend::Postgres => group::GroupCommit::Direct(writer.clone()),
+        };
         let store = Store {
             pool,
+            writer,
+            writes,
             backend,
             sealer: Arc::new(sealer),
             indexes: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Runs `write` as a transaction of its own, or on SQLite as a savepoint of a commit
+    /// shared with the writes waiting beside it (`group.rs`); `Ok` once committed.
+    async fn write<T, F>(&self, write: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c, 't> FnOnce(
+                &'c mut group::Tx<'t>,
+            )
+                -> futures_util::future::BoxFuture<'c, anyhow::Result<T>>
+            + Send
+            + 'static,
+    {
+        self.writes.run(write).await
     }
 
     /// Applies the migrations of this back end that have not run yet.
@@ -186,7 +240,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .context("cannot apply database migrations")
     }
@@ -213,10 +267,14 @@ impl Store {
     /// hand edit or a bad migration would.
     #[cfg(any(test, feature = "test-support"))]
     pub async fn execute_for_tests(&self, sql: &str) -> anyhow::Result<u64> {
-        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+        Ok(sqlx::query(sql)
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -237,7 +295,7 @@ impl Store {
                 .map(|json| self.sealer.seal(json)),
         )
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot create organisation {:?}", org.id))?;
         Ok(())
@@ -271,7 +329,7 @@ impl Store {
         let done = sqlx::query("UPDATE orgs SET settings = $1 WHERE id = $2")
             .bind(settings_json)
             .bind(org_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -284,7 +342,7 @@ impl Store {
         let done = sqlx::query("UPDATE orgs SET salesforce = $1 WHERE id = $2")
             .bind(salesforce_json.map(|json| self.sealer.seal(json)))
             .bind(org_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -308,7 +366,7 @@ impl Store {
         .bind(scopes)
         .bind(label)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .context("cannot store API key")?;
         Ok(())
@@ -339,7 +397,7 @@ impl Store {
         .bind(&user.user_id)
         .bind(&user.name)
         .bind(&user.sf_username)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .context("cannot store user")?;
         Ok(())
@@ -380,61 +438,66 @@ impl Store {
         events: &[NewEvent],
         now: Timestamp,
     ) -> anyhow::Result<IngestOutcome> {
-        let mut tx = self.pool.begin().await?;
-        let mut outcome = IngestOutcome::default();
-        for event in events {
-            // The first statement writes, so SQLite takes its write lock now.
-            let inserted = sqlx::query(
-                "INSERT INTO events (org_id, event_id, call_id, occurred_at, received_at, body)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (org_id, event_id) DO NOTHING",
-            )
-            .bind(org_id)
-            .bind(&event.event_id)
-            .bind(&event.call_id)
-            .bind(millis(event.occurred_at))
-            .bind(millis(now))
-            .bind(&event.body_json)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("cannot store event {:?}", event.event_id))?
-            .rows_affected();
-            if inserted == 0 {
-                outcome.duplicates += 1;
-                continue;
-            }
-            outcome.accepted += 1;
-            let stored: i64 = sqlx::query(
-                "INSERT INTO calls (org_id, call_id, first_event_at, updated_at, sync_state,
-                                    event_count)
-                 VALUES ($1, $2, $3, $4, 'pending', 1)
-                 ON CONFLICT (org_id, call_id) DO UPDATE SET
-                    first_event_at = CASE WHEN excluded.first_event_at < calls.first_event_at
-                                     THEN excluded.first_event_at ELSE calls.first_event_at END,
-                    updated_at = excluded.updated_at,
-                    event_count = calls.event_count + 1
-                 RETURNING event_count",
-            )
-            .bind(org_id)
-            .bind(&event.call_id)
-            .bind(millis(event.occurred_at))
-            .bind(millis(now))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("event_count")?;
-            if stored > MAX_EVENTS_PER_CALL {
-                // Dropping the transaction rolls the whole batch back.
-                return Err(TooManyEvents {
-                    call_id: event.call_id.clone(),
-                    event_id: event.event_id.clone(),
+        let (org_id, events) = (org_id.to_owned(), events.to_vec());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut outcome = IngestOutcome::default();
+                for event in events {
+                    // The first statement writes, so SQLite takes its write lock now.
+                    let inserted = sqlx::query(
+                        "INSERT INTO events (org_id, event_id, call_id, occurred_at, received_at, body)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (org_id, event_id) DO NOTHING",
+                    )
+                    .bind(&org_id)
+                    .bind(&event.event_id)
+                    .bind(&event.call_id)
+                    .bind(millis(event.occurred_at))
+                    .bind(millis(now))
+                    .bind(&event.body_json)
+                    .execute(&mut **tx)
+                    .await
+                    .with_context(|| format!("cannot store event {:?}", event.event_id))?
+                    .rows_affected();
+                    if inserted == 0 {
+                        outcome.duplicates += 1;
+                        continue;
+                    }
+                    outcome.accepted += 1;
+                    let stored: i64 = sqlx::query(
+                        "INSERT INTO calls (org_id, call_id, first_event_at, updated_at, sync_state,
+                                            event_count)
+                         VALUES ($1, $2, $3, $4, 'pending', 1)
+                         ON CONFLICT (org_id, call_id) DO UPDATE SET
+                            first_event_at = CASE WHEN excluded.first_event_at < calls.first_event_at
+                                             THEN excluded.first_event_at ELSE calls.first_event_at END,
+                            updated_at = excluded.updated_at,
+                            event_count = calls.event_count + 1
+                         RETURNING event_count",
+                    )
+                    .bind(&org_id)
+                    .bind(&event.call_id)
+                    .bind(millis(event.occurred_at))
+                    .bind(millis(now))
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("event_count")?;
+                    if stored > MAX_EVENTS_PER_CALL {
+                        // Dropping the transaction rolls the whole batch back.
+                        return Err(TooManyEvents {
+                            call_id: event.call_id.clone(),
+                            event_id: event.event_id.clone(),
+                        }
+                        .into());
+                    }
+                    Self::enqueue_in(tx, &org_id, &event.call_id, now)
+                        .await?;
                 }
-                .into());
-            }
-            self.enqueue_in(&mut tx, org_id, &event.call_id, now)
-                .await?;
-        }
-        tx.commit().await.context("cannot commit ingested events")?;
         Ok(outcome)
+            })
+        })
+        .await
+        .context("cannot commit ingested events")
     }
 
     // ----- reading a call's events and row -------------------------------
@@ -490,7 +553,7 @@ impl Store {
         .bind(&error.message)
         .bind(&error.remedy)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -515,7 +578,7 @@ impl Store {
         .bind(&error.message)
         .bind(&error.remedy)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -623,7 +686,7 @@ impl Store {
         let Some(entry) = self.error(org_id, id).await? else {
             return Ok(false);
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "UPDATE error_log SET resolved_at = $3
              WHERE org_id = $1 AND call_id = $2 AND resolved_at IS NULL",
@@ -642,8 +705,7 @@ impl Store {
         .bind(millis(now))
         .execute(&mut *tx)
         .await?;
-        self.enqueue_in(&mut tx, org_id, &entry.call_id, now)
-            .await?;
+        Self::enqueue_in(&mut tx, org_id, &entry.call_id, now).await?;
         tx.commit().await?;
         Ok(true)
     }

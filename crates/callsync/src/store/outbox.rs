@@ -91,7 +91,6 @@ impl Store {
     /// parked, no longer waiting, attempts counted afresh. The lease, if any, stays with
     /// its holder (see the module's invariants).
     pub(super) async fn enqueue_in(
-        &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         org_id: &str,
         call_id: &str,
@@ -127,7 +126,7 @@ impl Store {
         call_id: &str,
         now: Timestamp,
     ) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let touched = sqlx::query(
             "UPDATE calls SET sync_state = 'pending', wait_reason = NULL, updated_at = $3
              WHERE org_id = $1 AND call_id = $2",
@@ -141,7 +140,7 @@ impl Store {
         if touched == 0 {
             return Ok(false);
         }
-        self.enqueue_in(&mut tx, org_id, call_id, now).await?;
+        Self::enqueue_in(&mut tx, org_id, call_id, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -201,21 +200,27 @@ impl Store {
         // A random token per claim: unique across claims and across the row being deleted
         // and made again by a later event, which a per-row counter would not be.
         let token = i64::from(rand::random::<u32>()) << 31 | i64::from(rand::random::<u32>() >> 1);
-        let mut query = sqlx::query(&sql)
-            .bind(owner)
-            .bind(millis(until))
-            .bind(millis(now))
-            .bind(limit)
-            .bind(token)
-            .bind(scope.only_org);
-        for org in scope.except_orgs {
-            query = query.bind(org);
-        }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .context("cannot claim sync work")?;
-        rows.iter().map(WorkItem::from_row).collect()
+        let owner = owner.to_owned();
+        let only_org = scope.only_org.map(str::to_owned);
+        let except_orgs = scope.except_orgs.to_vec();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut query = sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(millis(until))
+                    .bind(millis(now))
+                    .bind(limit)
+                    .bind(token)
+                    .bind(only_org);
+                for org in except_orgs {
+                    query = query.bind(org);
+                }
+                let rows = query.fetch_all(&mut **tx).await?;
+                rows.iter().map(WorkItem::from_row).collect()
+            })
+        })
+        .await
+        .context("cannot claim sync work")
     }
 
     /// Extends the lease of a running step to `now + lease`. Fails with [`LeaseLost`] when
@@ -229,19 +234,28 @@ impl Store {
         let until = now
             .checked_add(jiff::SignedDuration::try_from(lease)?)
             .context("lease ends out of range")?;
-        let renewed = sqlx::query(
-            "UPDATE sync_work SET lease_until = $5
-             WHERE org_id = $1 AND call_id = $2 AND lease_owner = $3 AND lease_token = $4",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(&item.lease_owner)
-        .bind(item.lease_token)
-        .bind(millis(until))
-        .execute(&self.pool)
-        .await
-        .context("cannot renew a lease")?
-        .rows_affected();
+        let held = item.clone();
+        let renewed = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let renewed = sqlx::query(
+                        "UPDATE sync_work SET lease_until = $5
+                         WHERE org_id = $1 AND call_id = $2 AND lease_owner = $3
+                           AND lease_token = $4",
+                    )
+                    .bind(&held.org_id)
+                    .bind(&held.call_id)
+                    .bind(&held.lease_owner)
+                    .bind(held.lease_token)
+                    .bind(millis(until))
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                    Ok(renewed)
+                })
+            })
+            .await
+            .context("cannot renew a lease")?;
         if renewed == 0 {
             return Err(lease_lost(item).into());
         }
@@ -279,19 +293,23 @@ impl Store {
         item: &WorkItem,
         now: Timestamp,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        Self::fence_in(&mut tx, item).await?;
-        sqlx::query(
-            "UPDATE calls SET create_attempted_at = $3, create_in_flight = 1
-             WHERE org_id = $1 AND call_id = $2",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let item = item.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                Self::fence_in(tx, &item).await?;
+                sqlx::query(
+                    "UPDATE calls SET create_attempted_at = $3, create_in_flight = 1
+                     WHERE org_id = $1 AND call_id = $2",
+                )
+                .bind(&item.org_id)
+                .bind(&item.call_id)
+                .bind(millis(now))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Records what a sync step did, in one fenced transaction: the call's summary
@@ -304,75 +322,80 @@ impl Store {
         done: &Finished,
         now: Timestamp,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        Self::fence_in(&mut tx, item).await?;
-        sqlx::query(
-            "UPDATE calls SET user_id = $3, kind = $4, customer_number = $5, updated_at = $6,
-                sync_state = $7, task_id = $8, written = COALESCE($9, written),
-                linked = COALESCE($10, linked), wait_reason = NULL, skip_reason = $11,
-                create_attempted_at = CASE WHEN $8 IS NULL THEN create_attempted_at ELSE NULL END,
-                create_in_flight = 0
-             WHERE org_id = $1 AND call_id = $2",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(&done.summary.user_id)
-        .bind(&done.summary.kind)
-        .bind(&done.summary.customer_number)
-        .bind(millis(now))
-        .bind(done.sync_state.as_str())
-        .bind(&done.task_id)
-        .bind(
-            done.written
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()?,
-        )
-        .bind(
-            done.linked
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()?,
-        )
-        .bind(&done.skip_reason)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(contact) = &done.contact {
-            sqlx::query(
-                "INSERT INTO contacts (org_id, number, object, record_id, company, person, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (org_id, number) DO UPDATE SET
-                    object = excluded.object, record_id = excluded.record_id,
-                    company = excluded.company, person = excluded.person,
-                    updated_at = excluded.updated_at",
-            )
-            .bind(&item.org_id)
-            .bind(&contact.number)
-            .bind(&contact.object)
-            .bind(&contact.record_id)
-            .bind(&contact.company)
-            .bind(&contact.person)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(history) = &done.history {
-            insert_history(&mut tx, item, history, &done.task_id, now).await?;
-        }
-        let deleted = sqlx::query(
-            "DELETE FROM sync_work WHERE org_id = $1 AND call_id = $2 AND generation = $3",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(item.generation)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if deleted == 0 {
-            release_in(&mut tx, item).await?;
-        }
-        tx.commit().await.context("cannot record sync result")?;
-        Ok(())
+        let (item, done) = (item.clone(), done.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                Self::fence_in(tx, &item).await?;
+                sqlx::query(
+                    "UPDATE calls SET user_id = $3, kind = $4, customer_number = $5, updated_at = $6,
+                        sync_state = $7, task_id = $8, written = COALESCE($9, written),
+                        linked = COALESCE($10, linked), wait_reason = NULL, skip_reason = $11,
+                        create_attempted_at = CASE WHEN $8 IS NULL THEN create_attempted_at ELSE NULL END,
+                        create_in_flight = 0
+                     WHERE org_id = $1 AND call_id = $2",
+                )
+                .bind(&item.org_id)
+                .bind(&item.call_id)
+                .bind(&done.summary.user_id)
+                .bind(&done.summary.kind)
+                .bind(&done.summary.customer_number)
+                .bind(millis(now))
+                .bind(done.sync_state.as_str())
+                .bind(&done.task_id)
+                .bind(
+                    done.written
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()?,
+                )
+                .bind(
+                    done.linked
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()?,
+                )
+                .bind(&done.skip_reason)
+                .execute(&mut **tx)
+                .await?;
+                if let Some(contact) = &done.contact {
+                    sqlx::query(
+                        "INSERT INTO contacts (org_id, number, object, record_id, company, person, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (org_id, number) DO UPDATE SET
+                            object = excluded.object, record_id = excluded.record_id,
+                            company = excluded.company, person = excluded.person,
+                            updated_at = excluded.updated_at",
+                    )
+                    .bind(&item.org_id)
+                    .bind(&contact.number)
+                    .bind(&contact.object)
+                    .bind(&contact.record_id)
+                    .bind(&contact.company)
+                    .bind(&contact.person)
+                    .bind(millis(now))
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                if let Some(history) = &done.history {
+                    insert_history(tx, &item, history, &done.task_id, now).await?;
+                }
+                let deleted = sqlx::query(
+                    "DELETE FROM sync_work WHERE org_id = $1 AND call_id = $2 AND generation = $3",
+                )
+                .bind(&item.org_id)
+                .bind(&item.call_id)
+                .bind(item.generation)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if deleted == 0 {
+                    release_in(tx, &item).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .context("cannot record sync result")
     }
 
     /// Puts a work item back to wait until `until` for `reason` (R16), with a history
@@ -389,48 +412,56 @@ impl Store {
         history: &HistoryLine,
         now: Timestamp,
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        Self::fence_in(&mut tx, item).await?;
-        let still_current = sqlx::query(
-            "UPDATE sync_work SET not_before = $3, attempts = attempts + $4, wait_reason = $5
-             WHERE org_id = $1 AND call_id = $2 AND generation = $6",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(millis(until))
-        .bind(i64::from(backoff))
-        .bind(reason.as_str())
-        .bind(item.generation)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        release_in(&mut tx, item).await?;
-        sqlx::query(
-            "UPDATE calls SET sync_state = CASE WHEN $3 = 1 THEN 'waiting' ELSE 'pending' END,
-                wait_reason = CASE WHEN $3 = 1 THEN $4 ELSE NULL END,
-                create_in_flight = 0, updated_at = $5
-             WHERE org_id = $1 AND call_id = $2",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(i64::try_from(still_current).unwrap_or(1))
-        .bind(reason.as_str())
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?;
-        insert_history(&mut tx, item, history, &None, now).await?;
-        tx.commit().await?;
-        Ok(())
+        let (item, history) = (item.clone(), history.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                Self::fence_in(tx, &item).await?;
+                let still_current = sqlx::query(
+                    "UPDATE sync_work SET not_before = $3, attempts = attempts + $4, wait_reason = $5
+                     WHERE org_id = $1 AND call_id = $2 AND generation = $6",
+                )
+                .bind(&item.org_id)
+                .bind(&item.call_id)
+                .bind(millis(until))
+                .bind(i64::from(backoff))
+                .bind(reason.as_str())
+                .bind(item.generation)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                release_in(tx, &item).await?;
+                sqlx::query(
+                    "UPDATE calls SET sync_state = CASE WHEN $3 = 1 THEN 'waiting' ELSE 'pending' END,
+                        wait_reason = CASE WHEN $3 = 1 THEN $4 ELSE NULL END,
+                        create_in_flight = 0, updated_at = $5
+                     WHERE org_id = $1 AND call_id = $2",
+                )
+                .bind(&item.org_id)
+                .bind(&item.call_id)
+                .bind(i64::try_from(still_current).unwrap_or(1))
+                .bind(reason.as_str())
+                .bind(millis(now))
+                .execute(&mut **tx)
+                .await?;
+                insert_history(tx, &item, &history, &None, now).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Gives a claimed item back untouched (a step abandoned at shutdown, or a claim the
     /// worker cannot start now): due as it was. Fenced.
     pub async fn release(&self, item: &WorkItem) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        Self::fence_in(&mut tx, item).await?;
-        release_in(&mut tx, item).await?;
-        tx.commit().await?;
-        Ok(())
+        let item = item.clone();
+        self.write(move |tx| {
+            Box::pin(async move {
+                Self::fence_in(tx, &item).await?;
+                release_in(tx, &item).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Parks a work item after a failure that needs a person, and writes the error-log
@@ -447,72 +478,75 @@ impl Store {
         error: &NewError,
         now: Timestamp,
     ) -> anyhow::Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
-        Self::fence_in(&mut tx, item).await?;
-        let parked = sqlx::query(
-            "UPDATE sync_work SET parked = 1, wait_reason = NULL
-             WHERE org_id = $1 AND call_id = $2 AND generation = $3",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(item.generation)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        release_in(&mut tx, item).await?;
-        if parked == 0 {
-            sqlx::query("UPDATE calls SET create_in_flight = 0 WHERE org_id = $1 AND call_id = $2")
+        let (item, summary, error) = (item.clone(), summary.clone(), error.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                Self::fence_in(tx, &item).await?;
+                let parked = sqlx::query(
+                    "UPDATE sync_work SET parked = 1, wait_reason = NULL
+                     WHERE org_id = $1 AND call_id = $2 AND generation = $3",
+                )
                 .bind(&item.org_id)
                 .bind(&item.call_id)
-                .execute(&mut *tx)
+                .bind(item.generation)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                release_in(tx, &item).await?;
+                if parked == 0 {
+                    sqlx::query("UPDATE calls SET create_in_flight = 0 WHERE org_id = $1 AND call_id = $2")
+                        .bind(&item.org_id)
+                        .bind(&item.call_id)
+                        .execute(&mut **tx)
+                        .await?;
+                    let history = HistoryLine {
+                        action: error.step.clone(),
+                        outcome: "retry".into(),
+                        detail: Some(format!(
+                            "{}: {} (newer events arrived; trying again with them)",
+                            error.code, error.message
+                        )),
+                    };
+                    insert_history(tx, &item, &history, &None, now).await?;
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "UPDATE calls SET sync_state = 'failed', wait_reason = NULL, create_in_flight = 0,
+                        updated_at = $3, user_id = $4, kind = $5, customer_number = $6
+                     WHERE org_id = $1 AND call_id = $2",
+                )
+                .bind(&item.org_id)
+                .bind(&item.call_id)
+                .bind(millis(now))
+                .bind(&summary.user_id)
+                .bind(&summary.kind)
+                .bind(&summary.customer_number)
+                .execute(&mut **tx)
                 .await?;
-            let history = HistoryLine {
-                action: error.step.clone(),
-                outcome: "retry".into(),
-                detail: Some(format!(
-                    "{}: {} (newer events arrived; trying again with them)",
-                    error.code, error.message
-                )),
-            };
-            insert_history(&mut tx, item, &history, &None, now).await?;
-            tx.commit().await?;
-            return Ok(None);
-        }
-        sqlx::query(
-            "UPDATE calls SET sync_state = 'failed', wait_reason = NULL, create_in_flight = 0,
-                updated_at = $3, user_id = $4, kind = $5, customer_number = $6
-             WHERE org_id = $1 AND call_id = $2",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(millis(now))
-        .bind(&summary.user_id)
-        .bind(&summary.kind)
-        .bind(&summary.customer_number)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "INSERT INTO error_log (org_id, call_id, step, code, message, remedy, occurred_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(&item.org_id)
-        .bind(&item.call_id)
-        .bind(&error.step)
-        .bind(&error.code)
-        .bind(&error.message)
-        .bind(&error.remedy)
-        .bind(millis(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: i64 = row.try_get("id")?;
-        let history = HistoryLine {
-            action: error.step.clone(),
-            outcome: "failed".into(),
-            detail: Some(format!("{}: {}", error.code, error.message)),
-        };
-        insert_history(&mut tx, item, &history, &None, now).await?;
-        tx.commit().await?;
-        Ok(Some(id))
+                let row = sqlx::query(
+                    "INSERT INTO error_log (org_id, call_id, step, code, message, remedy, occurred_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(&item.org_id)
+                .bind(&item.call_id)
+                .bind(&error.step)
+                .bind(&error.code)
+                .bind(&error.message)
+                .bind(&error.remedy)
+                .bind(millis(now))
+                .fetch_one(&mut **tx)
+                .await?;
+                let id: i64 = row.try_get("id")?;
+                let history = HistoryLine {
+                    action: error.step.clone(),
+                    outcome: "failed".into(),
+                    detail: Some(format!("{}: {}", error.code, error.message)),
+                };
+                insert_history(tx, &item, &history, &None, now).await?;
+                Ok(Some(id))
+            })
+        })
+        .await
     }
 
     /// The number of work items not yet done, parked ones excluded.
@@ -568,7 +602,7 @@ impl Store {
             .bind(org_id)
             .bind(event_id)
             .bind(reason)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .context("cannot quarantine an event")?;
         Ok(())
@@ -585,7 +619,7 @@ impl Store {
         let Some(health) = health else {
             sqlx::query("DELETE FROM org_health WHERE org_id = $1")
                 .bind(org_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
             return Ok(());
         };
@@ -606,7 +640,7 @@ impl Store {
         .bind(health.next_probe.map(millis))
         .bind(health.failures)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .context("cannot record the organisation's Salesforce health")?;
         Ok(())

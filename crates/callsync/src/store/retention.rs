@@ -47,7 +47,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(policy.batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         let history = sqlx::query(
@@ -56,7 +56,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(policy.batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         let errors = sqlx::query(
@@ -65,7 +65,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(policy.batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(Pruned {

@@ -69,7 +69,7 @@ impl Store {
                 .bind(self.sealer.seal(plain.expose_secret()))
                 .bind(&id)
                 .bind(&secret)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 changed += 1;
             }
@@ -79,7 +79,7 @@ impl Store {
                     .bind(self.sealer.seal(plain.expose_secret()))
                     .bind(&id)
                     .bind(&stored)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 changed += 1;
             }
@@ -101,7 +101,7 @@ impl Store {
             .bind(self.sealer.seal(plain.expose_secret()))
             .bind(&org_id)
             .bind(&stored)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             changed += 1;
         }

@@ -80,7 +80,7 @@ impl Store {
         .bind(object)
         .bind(call_id)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok((inserted == 1).then(|| UnknownNumberClaim {
@@ -113,7 +113,7 @@ impl Store {
         .bind(millis(now))
         .bind(&seen.claimed_by)
         .bind(millis(seen.claimed_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok((updated == 1).then(|| UnknownNumberClaim {
@@ -143,7 +143,7 @@ impl Store {
         .bind(millis(now))
         .bind(&claim.call_id)
         .bind(millis(claim.claimed_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(updated == 1)
@@ -161,7 +161,7 @@ impl Store {
         .bind(&claim.number_key)
         .bind(&claim.call_id)
         .bind(millis(claim.claimed_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -181,7 +181,7 @@ impl Store {
         .bind(org_id)
         .bind(number_key)
         .bind(record_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

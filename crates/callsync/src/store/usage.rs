@@ -36,7 +36,7 @@ impl Store {
         .bind(usage.allowance)
         .bind(usage.budget)
         .bind(millis(usage.observed_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -44,7 +44,7 @@ impl Store {
         now: Timestamp,
     ) -> anyhow::Result<u64> {
         let sealed = self.sealer.seal(refresh_token.expose_secret());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO salesforce_user_connections
                  (org_id, sf_username, sf_user_id, refresh_token, connected_at)
@@ -79,7 +79,7 @@ impl Store {
         .bind(org_id)
         .bind(millis(now))
         .bind(WaitReason::ConnectionRevoked.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(woken)
@@ -142,7 +142,7 @@ impl Store {
         .bind(sf_username.trim().to_lowercase())
         .bind(millis(now))
         .bind(because)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -170,7 +170,7 @@ impl Store {
             .bind(row.try_get::<String, _>("org_id")?)
             .bind(row.try_get::<String, _>("sf_username")?)
             .bind(&stored)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             changed += 1;
         }
