@@ -614,3 +614,144 @@ async fn r12_r13_the_settings_page_saves_the_policy_and_unknown_numbers_and_name
         serde_json::from_str(&app.store.org("acme").await.unwrap().unwrap().settings_json).unwrap();
     assert_eq!(unchanged, saved);
 }
+
+/// The organisation's stored settings, as JSON.
+async fn stored_settings(store: &Store, org: &str) -> Value {
+    serde_json::from_str(&store.org(org).await.unwrap().unwrap().settings_json).unwrap()
+}
+
+#[tokio::test]
+async fn r14_the_settings_page_saves_who_writes_and_r11_refuses_a_bad_username_or_window() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let cookie = app.sign_in("acme").await;
+    let cookie = format!("{cookie}; callsync_lang=en");
+    let page = app
+        .get("/console/settings", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for field in [
+        "write_mode",
+        "write_integration_username",
+        "write_coalesce_seconds",
+    ] {
+        assert!(page.contains(&format!("name=\"{field}\"")), "{field}");
+    }
+    // Nothing stored yet: as each user (R14's default), and the preview says so.
+    assert!(
+        page.contains("id=\"write_mode_as_each_user\" value=\"as_each_user\" checked"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Written by the Salesforce user linked to the phone user"),
+        "{page}"
+    );
+
+    let token = app.csrf(&cookie).await;
+    let form = |mode: &'static str, username: &'static str, window: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("timing", "call_end".to_owned()),
+            ("task_status", "Completed".to_owned()),
+            ("owner_rule", "handler".to_owned()),
+            ("default_region", "JP".to_owned()),
+            ("time_zone", "Asia/Tokyo".to_owned()),
+            ("language", "en".to_owned()),
+            ("comment_template", "{MEMO}".to_owned()),
+            ("write_mode", mode.to_owned()),
+            ("write_integration_username", username.to_owned()),
+            ("write_coalesce_seconds", window.to_owned()),
+            ("skip_salesforce_check", "on".to_owned()),
+        ]
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post("/console/settings", &cookie, &form).await
+        }
+    };
+
+    let response = post(form("integration_user", " sync@acme.example ", "30")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("id=\"saved\""), "{page}");
+    assert!(
+        page.contains("Written by the integration user sync@acme.example."),
+        "the preview follows who writes: {page}"
+    );
+    let saved = stored_settings(&app.store, "acme").await;
+    assert_eq!(
+        saved["writing"],
+        json!({
+            "mode": "integration_user",
+            "integration_username": "sync@acme.example",
+            "coalesce_seconds": 30
+        }),
+        "{saved}"
+    );
+    // The page shows what is stored.
+    let page = app
+        .get("/console/settings", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"write_mode_integration_user\" value=\"integration_user\" checked"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"sync@acme.example\""), "{page}");
+
+    // R11: each problem beside its own field, the form as sent, nothing saved.
+    for (username, window, field, kept) in [
+        (
+            "not a user",
+            "30",
+            "writing.integration_username",
+            "value=\"not a user\"",
+        ),
+        (
+            "sync@acme.example",
+            "301",
+            "writing.coalesce_seconds",
+            "value=\"301\"",
+        ),
+        (
+            "sync@acme.example",
+            "half a minute",
+            "writing.coalesce_seconds",
+            "value=\"half a minute\"",
+        ),
+    ] {
+        let response = post(form("integration_user", username, window)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{username} {window}"
+        );
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("class=\"problem\" data-field=\"{field}\"")),
+            "{field}: {page}"
+        );
+        assert_eq!(
+            page.matches("class=\"problem\"").count(),
+            1,
+            "only {field} is wrong: {page}"
+        );
+        assert!(page.contains(kept), "the form as sent: {page}");
+        assert!(!page.contains("id=\"saved\""), "{page}");
+        assert_eq!(stored_settings(&app.store, "acme").await, saved);
+    }
+
+    // Back to each user: the username may stay for later, and is kept.
+    let response = post(form("as_each_user", "sync@acme.example", "0")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let saved = stored_settings(&app.store, "acme").await;
+    assert_eq!(saved["writing"]["mode"], "as_each_user");
+    assert_eq!(saved["writing"]["coalesce_seconds"], 0);
+}

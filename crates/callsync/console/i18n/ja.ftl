@@ -347,3 +347,16 @@ remedy-record-bad-reference = Salesforce が新しいレコードの ID を拒�
 remedy-record-picklist = 新しいレコードと一緒に送った値が選択リストにありません({ $message })。Salesforce にあるリードソースを選んでください(不明な番号 → リードソース)。通話の ToDo は紐付けなしで書き込まれました。この番号から次に着信したときに再び作成を試みます(このエントリの再試行は記録を消すだけです)。
 remedy-record-insufficient-access = 通話を書き込む Salesforce ユーザーはリードまたは取引先責任者を作成できません({ $message })。プロファイルまたは権限セットで権限を与えるか、不明な番号の設定を「紐付けない」にしてください。通話の ToDo は紐付けなしで書き込まれました。この番号から次に着信したときに再び作成を試みます(このエントリの再試行は記録を消すだけです)。
 wait-reason-coalescing = メモを ToDo と一緒に送るため数秒待機中(R14)
+
+## R14: ToDo を書き込むユーザー(設定)。
+settings-writing = ToDo を書き込むユーザー (R14)
+settings-writing-hint = 「各ユーザー」では、電話ユーザーに紐付いた Salesforce ユーザーが ToDo を作成します。「連携ユーザー」では、1 人のユーザーがすべての ToDo を書き込み(任命先は任命先ルールのまま)、複数の通話の書き込みを 1 回のリクエストにまとめます。
+settings-writing-as-each-user = 各電話ユーザー自身の Salesforce ユーザー
+settings-writing-integration-user = 1 人の連携ユーザー
+settings-writing-username = 連携ユーザーの Salesforce ユーザー名
+settings-writing-username-hint = 連携ユーザーのときだけ使います。空欄なら接続のデフォルトユーザーです。
+settings-writing-coalesce = 通話終了後にメモを待つ秒数(0 なら待たない)
+settings-writing-coalesce-hint = ToDo の作成タイミングが「通話終了時」のときだけ有効です。応答済みの通話の作成を最大この秒数だけ待ち、メモと一緒に 1 回のリクエストで送ります。最大 { $max } 秒。
+settings-preview-writer-each-user = 通話を担当した電話ユーザーに紐付いた Salesforce ユーザーが書き込みます。
+settings-preview-writer-integration = 連携ユーザー { $username } が書き込みます。
+settings-preview-writer-default-user = 接続のデフォルトユーザー(連携ユーザー)が書き込みます。
