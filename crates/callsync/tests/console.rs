@@ -755,3 +755,78 @@ async fn r14_the_settings_page_saves_who_writes_and_r11_refuses_a_bad_username_o
     assert_eq!(saved["writing"]["mode"], "as_each_user");
     assert_eq!(saved["writing"]["coalesce_seconds"], 0);
 }
+
+#[tokio::test]
+async fn r14_the_overview_shows_the_api_usage_the_org_api_reports_and_what_waits_for_it() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let cookie = app.sign_in("acme").await;
+    let cookie = format!("{cookie}; callsync_lang=en");
+    let overview = app.get("/console/", &cookie).await.text().await.unwrap();
+    assert!(overview.contains("id=\"api-usage-unknown\""), "{overview}");
+
+    // Past nine tenths of callsync's share: the optional updates wait (R14), and one call
+    // waits for the budget as the worker parks it.
+    let now = Timestamp::now();
+    app.store
+        .put_api_usage(
+            "acme",
+            &callsync::store::ApiUsageRow {
+                used: 850,
+                allowance: 1_000,
+                budget: 900,
+                observed_at: now,
+            },
+        )
+        .await
+        .unwrap();
+    let claimed = app
+        .store
+        .claim("test", now, std::time::Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let item = claimed.iter().find(|item| item.org_id == "acme").unwrap();
+    app.store
+        .wait(
+            item,
+            now.checked_add(jiff::SignedDuration::from_mins(5)).unwrap(),
+            callsync::store::WaitReason::ApiBudget,
+            false,
+            &callsync::store::HistoryLine {
+                action: "budget".into(),
+                outcome: "deferred".into(),
+                detail: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+
+    let org: Value = app
+        .http
+        .get(format!("{}/v1/org", app.url))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["api_usage"]["deferring"], "updates", "{org}");
+
+    let overview = app.get("/console/", &cookie).await.text().await.unwrap();
+    for shown in [
+        format!("<span id=\"api-used\">{}</span>", org["api_usage"]["used"]),
+        format!(
+            "<span id=\"api-allowance\">{}</span>",
+            org["api_usage"]["allowance"]
+        ),
+        format!("share: {} requests", org["api_usage"]["budget"]),
+        "data-deferring=\"updates\"".to_owned(),
+        "optional updates (analysis, memo edits) wait".to_owned(),
+        "Calls waiting for the API budget: 1".to_owned(),
+    ] {
+        assert!(overview.contains(&shown), "{shown}: {overview}");
+    }
+    assert!(!overview.contains("id=\"api-usage-unknown\""));
+}
