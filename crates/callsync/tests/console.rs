@@ -614,3 +614,219 @@ async fn r12_r13_the_settings_page_saves_the_policy_and_unknown_numbers_and_name
         serde_json::from_str(&app.store.org("acme").await.unwrap().unwrap().settings_json).unwrap();
     assert_eq!(unchanged, saved);
 }
+
+/// The organisation's stored settings, as JSON.
+async fn stored_settings(store: &Store, org: &str) -> Value {
+    serde_json::from_str(&store.org(org).await.unwrap().unwrap().settings_json).unwrap()
+}
+
+#[tokio::test]
+async fn r14_the_settings_page_saves_who_writes_and_r11_refuses_a_bad_username_or_window() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let cookie = app.sign_in("acme").await;
+    let cookie = format!("{cookie}; callsync_lang=en");
+    let page = app
+        .get("/console/settings", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for field in [
+        "write_mode",
+        "write_integration_username",
+        "write_coalesce_seconds",
+    ] {
+        assert!(page.contains(&format!("name=\"{field}\"")), "{field}");
+    }
+    // Nothing stored yet: as each user (R14's default), and the preview says so.
+    assert!(
+        page.contains("id=\"write_mode_as_each_user\" value=\"as_each_user\" checked"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Written by the Salesforce user linked to the phone user"),
+        "{page}"
+    );
+
+    let token = app.csrf(&cookie).await;
+    let form = |mode: &'static str, username: &'static str, window: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("timing", "call_end".to_owned()),
+            ("task_status", "Completed".to_owned()),
+            ("owner_rule", "handler".to_owned()),
+            ("default_region", "JP".to_owned()),
+            ("time_zone", "Asia/Tokyo".to_owned()),
+            ("language", "en".to_owned()),
+            ("comment_template", "{MEMO}".to_owned()),
+            ("write_mode", mode.to_owned()),
+            ("write_integration_username", username.to_owned()),
+            ("write_coalesce_seconds", window.to_owned()),
+            ("skip_salesforce_check", "on".to_owned()),
+        ]
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post("/console/settings", &cookie, &form).await
+        }
+    };
+
+    let response = post(form("integration_user", " sync@acme.example ", "30")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("id=\"saved\""), "{page}");
+    assert!(
+        page.contains("Written by the integration user sync@acme.example."),
+        "the preview follows who writes: {page}"
+    );
+    let saved = stored_settings(&app.store, "acme").await;
+    assert_eq!(
+        saved["writing"],
+        json!({
+            "mode": "integration_user",
+            "integration_username": "sync@acme.example",
+            "coalesce_seconds": 30
+        }),
+        "{saved}"
+    );
+    // The page shows what is stored.
+    let page = app
+        .get("/console/settings", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"write_mode_integration_user\" value=\"integration_user\" checked"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"sync@acme.example\""), "{page}");
+
+    // R11: each problem beside its own field, the form as sent, nothing saved.
+    for (username, window, field, kept) in [
+        (
+            "not a user",
+            "30",
+            "writing.integration_username",
+            "value=\"not a user\"",
+        ),
+        (
+            "sync@acme.example",
+            "301",
+            "writing.coalesce_seconds",
+            "value=\"301\"",
+        ),
+        (
+            "sync@acme.example",
+            "half a minute",
+            "writing.coalesce_seconds",
+            "value=\"half a minute\"",
+        ),
+    ] {
+        let response = post(form("integration_user", username, window)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{username} {window}"
+        );
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("class=\"problem\" data-field=\"{field}\"")),
+            "{field}: {page}"
+        );
+        assert_eq!(
+            page.matches("class=\"problem\"").count(),
+            1,
+            "only {field} is wrong: {page}"
+        );
+        assert!(page.contains(kept), "the form as sent: {page}");
+        assert!(!page.contains("id=\"saved\""), "{page}");
+        assert_eq!(stored_settings(&app.store, "acme").await, saved);
+    }
+
+    // Back to each user: the username may stay for later, and is kept.
+    let response = post(form("as_each_user", "sync@acme.example", "0")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let saved = stored_settings(&app.store, "acme").await;
+    assert_eq!(saved["writing"]["mode"], "as_each_user");
+    assert_eq!(saved["writing"]["coalesce_seconds"], 0);
+}
+
+#[tokio::test]
+async fn r14_the_overview_shows_the_api_usage_the_org_api_reports_and_what_waits_for_it() {
+    let db = TestDatabase::sqlite();
+    let app = App::spawn(&db).await;
+    let cookie = app.sign_in("acme").await;
+    let cookie = format!("{cookie}; callsync_lang=en");
+    let overview = app.get("/console/", &cookie).await.text().await.unwrap();
+    assert!(overview.contains("id=\"api-usage-unknown\""), "{overview}");
+
+    // Past nine tenths of callsync's share: the optional updates wait (R14), and one call
+    // waits for the budget as the worker parks it.
+    let now = Timestamp::now();
+    app.store
+        .put_api_usage(
+            "acme",
+            &callsync::store::ApiUsageRow {
+                used: 850,
+                allowance: 1_000,
+                budget: 900,
+                observed_at: now,
+            },
+        )
+        .await
+        .unwrap();
+    let claimed = app
+        .store
+        .claim("test", now, std::time::Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let item = claimed.iter().find(|item| item.org_id == "acme").unwrap();
+    app.store
+        .wait(
+            item,
+            now.checked_add(jiff::SignedDuration::from_mins(5)).unwrap(),
+            callsync::store::WaitReason::ApiBudget,
+            false,
+            &callsync::store::HistoryLine {
+                action: "budget".into(),
+                outcome: "deferred".into(),
+                detail: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+
+    let org: Value = app
+        .http
+        .get(format!("{}/v1/org", app.url))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["api_usage"]["deferring"], "updates", "{org}");
+
+    let overview = app.get("/console/", &cookie).await.text().await.unwrap();
+    for shown in [
+        format!("<span id=\"api-used\">{}</span>", org["api_usage"]["used"]),
+        format!(
+            "<span id=\"api-allowance\">{}</span>",
+            org["api_usage"]["allowance"]
+        ),
+        format!("share: {} requests", org["api_usage"]["budget"]),
+        "data-deferring=\"updates\"".to_owned(),
+        "optional updates (analysis, memo edits) wait".to_owned(),
+        "Calls waiting for the API budget: 1".to_owned(),
+    ] {
+        assert!(overview.contains(&shown), "{shown}: {overview}");
+    }
+    assert!(!overview.contains("id=\"api-usage-unknown\""));
+}

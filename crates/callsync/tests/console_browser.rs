@@ -9,8 +9,10 @@
 //! validation rule fail a call, sees the error, removes the rule and
 //! retries from the console, switches to the web-server flow where the
 //! default user and an agent each connect with a button (the agent's call is
-//! then written as the agent), checks CSRF and the cookie's flags, and signs
-//! out. It takes a screenshot of each page (the settings page in both
+//! then written as the agent), sees the organisation's API usage on the
+//! overview (R14, as `GET /v1/org` reports it), switches the write mode to
+//! one integration user (R14; the next call is written by that user), checks
+//! CSRF and the cookie's flags, and signs out. It takes a screenshot of each page (the settings page in both
 //! languages) into `CALLSYNC_TEST_CONSOLE_SCREENSHOTS` (`docs/console/` to
 //! refresh the README's), or a temporary folder.
 //!
@@ -217,6 +219,31 @@ async fn an_admin_connects_configures_and_watches_callsync_in_chromium() {
         .collect();
     assert_eq!(agents_task.len(), 1, "{agents_task:?}");
     assert_eq!(agents_task[0]["CreatedById"], agent_id.as_str());
+    // The admin switched to one integration user in the browser (R14): the stored settings
+    // say so, and the agent's next call was written by that user, not the agent.
+    let stored: serde_json::Value =
+        serde_json::from_str(&store.org("acme").await.unwrap().unwrap().settings_json).unwrap();
+    assert_eq!(
+        stored["writing"],
+        json!({
+            "mode": "integration_user",
+            "integration_username": credentials.username,
+            "coalesce_seconds": 15
+        }),
+        "{stored}"
+    );
+    let integration_task: Vec<_> = sandbox
+        .org()
+        .records("Task")
+        .into_iter()
+        .filter(|task| task["CallObject"] == "c-4")
+        .collect();
+    assert_eq!(integration_task.len(), 1, "{integration_task:?}");
+    assert_eq!(
+        integration_task[0]["CreatedById"],
+        sandbox.org().admin_user().to_string().as_str(),
+        "R14: the integration user writes"
+    );
     for page in [
         "agent-connect",
         "signin",

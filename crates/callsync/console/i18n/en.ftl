@@ -347,3 +347,24 @@ remedy-record-bad-reference = Salesforce refused an Id of the new record ({ $mes
 remedy-record-picklist = a value sent with the new record is not in its picklist ({ $message }): choose a Lead Source that exists in Salesforce (unknown numbers → lead source). The call's Task was written without a link; the next call from this number tries again (retrying this entry only clears it)
 remedy-record-insufficient-access = the Salesforce user writing the call may not create Leads or Contacts ({ $message }): give its profile or a permission set the right, or set unknown numbers to 'unlinked'. The call's Task was written without a link; the next call from this number tries again (retrying this entry only clears it)
 wait-reason-coalescing = Waiting a few seconds for the memo, to send it with the Task (R14)
+
+## R14: who writes the Tasks (settings) and the API usage (overview).
+settings-writing = Who writes the Tasks (R14)
+settings-writing-hint = As each user, a Task is created by the Salesforce user linked to the phone user. With one integration user, that user writes every Task (the owner still follows the owner rule) and writes of many calls share a request.
+settings-writing-as-each-user = Each phone user's own Salesforce user
+settings-writing-integration-user = One integration user
+settings-writing-username = Integration user's Salesforce username
+settings-writing-username-hint = Used with one integration user only. Empty: the connection's default user.
+settings-writing-coalesce = Wait for the memo after hang-up (seconds; 0 = no wait)
+settings-writing-coalesce-hint = Only when the Task is created "When the call ends": the create of an answered call waits up to this long for the memo, so both go in one request. At most { $max } seconds.
+settings-preview-writer-each-user = Written by the Salesforce user linked to the phone user who handled the call.
+settings-preview-writer-integration = Written by the integration user { $username }.
+settings-preview-writer-default-user = Written by the connection's default user (integration user).
+overview-api-usage = Salesforce API usage (24 hours)
+overview-api-share = callsync's share: { $budget } requests
+overview-api-deferring-none = Nothing waits for the budget.
+overview-api-deferring-updates = Near callsync's share: optional updates (analysis, memo edits) wait; creates go on.
+overview-api-deferring-all = callsync's share is used: creates wait too.
+overview-api-waiting = Calls waiting for the API budget: { $count }
+overview-api-observed = As Salesforce reported it at { $time }
+overview-api-unknown = Not reported yet: Salesforce reports it with each answer to a sync.

@@ -611,14 +611,24 @@ pub(super) struct OrgView {
     api_usage: Option<ApiUsageView>,
 }
 
-/// The organisation's Salesforce API usage and callsync's budget in it (R14).
+/// The organisation's Salesforce API usage and callsync's budget in it (R14). The
+/// console's overview shows the same view ([`org_api_usage`]).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(super) struct ApiUsageView {
+pub(crate) struct ApiUsageView {
     #[serde(flatten)]
-    usage: crate::store::ApiUsageRow,
+    pub(crate) usage: crate::store::ApiUsageRow,
     /// `none`; `updates` (past nine tenths of the budget the optional updates wait); or
     /// `all` (past the budget creates wait too).
-    deferring: &'static str,
+    pub(crate) deferring: &'static str,
+}
+
+/// The organisation's API usage as `GET /v1/org` reports it, `None` before any
+/// Salesforce answer reported one.
+pub(crate) async fn org_api_usage(
+    state: &AppState,
+    org_id: &str,
+) -> anyhow::Result<Option<ApiUsageView>> {
+    Ok(state.store.api_usage(org_id).await?.map(ApiUsageView::of))
 }
 
 impl ApiUsageView {
@@ -670,11 +680,7 @@ pub(super) async fn get_org(
         queue,
         salesforce_health,
         phone_index: state.store.indexes().org(&caller.org_id).status(),
-        api_usage: state
-            .store
-            .api_usage(&caller.org_id)
-            .await?
-            .map(ApiUsageView::of),
+        api_usage: org_api_usage(&state, &caller.org_id).await?,
     }))
 }
 

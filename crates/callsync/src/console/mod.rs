@@ -153,6 +153,12 @@ impl Chrome {
         self.lang.text(&format!("index-state-{state}"))
     }
 
+    /// What the API budget defers now (`overview-api-deferring-updates`…, R14).
+    pub fn api_deferring_label(&self, deferring: &str) -> String {
+        self.lang
+            .text(&format!("overview-api-deferring-{deferring}"))
+    }
+
     /// A call kind's label (`kind-outgoing`…); an unknown kind as it is.
     pub fn kind_label(&self, kind: &str) -> String {
         if calls::KINDS.contains(&kind) {
@@ -204,6 +210,11 @@ pub fn built_keys() -> Vec<String> {
             overview::INDEX_STATES
                 .iter()
                 .map(|state| format!("index-state-{state}")),
+        )
+        .chain(
+            overview::DEFERRING
+                .iter()
+                .map(|deferring| format!("overview-api-deferring-{deferring}")),
         )
         .chain(calls::KINDS.iter().map(|kind| format!("kind-{kind}")))
         .chain(calls::SKIP_KEYS.iter().map(|key| (*key).to_owned()))

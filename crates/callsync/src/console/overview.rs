@@ -1,7 +1,8 @@
 //! The overview page: today's calls by state, the queue and its oldest
 //! waiting call, whether Salesforce answers (with the API budget it
-//! reports), the local phone index's state (R15), and sync attempts per day
-//! as a chart drawn on the server (SVG).
+//! reports), the organisation's API usage against callsync's share of it
+//! (R14, as `GET /v1/org` reports it), the local phone index's state (R15),
+//! and sync attempts per day as a chart drawn on the server (SVG).
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use super::i18n::Lang;
 use super::session::Session;
 use super::{Chrome, org_settings};
 use crate::api::AppState;
+use crate::api::admin::org_api_usage;
 use crate::api::settings::stored_connection;
 
 /// Days the chart covers.
@@ -37,8 +39,32 @@ pub struct OverviewPage {
     /// their calls wait until they connect again.
     refused_connections: usize,
     index: IndexView,
+    /// `None` until a Salesforce answer reported the usage.
+    api_usage: Option<ApiUsageCard>,
     chart: Chart,
 }
+
+/// The organisation's Salesforce API usage (R14): what `GET /v1/org` reports
+/// as `api_usage`, and the calls waiting for callsync's budget, counted as the
+/// errors page counts waiting calls by reason.
+#[derive(Debug)]
+pub struct ApiUsageCard {
+    /// Requests of the whole organisation in the rolling 24 hours.
+    pub used: i64,
+    /// The organisation's daily allowance.
+    pub allowance: i64,
+    /// callsync's share of the allowance.
+    pub budget: i64,
+    /// One of [`DEFERRING`]: what the budget makes wait now.
+    pub deferring: &'static str,
+    /// When a Salesforce answer reported the usage, in the organisation's zone.
+    pub observed_at: String,
+    /// Calls waiting for the budget (wait reason `api_budget`).
+    pub waiting_calls: i64,
+}
+
+/// `ApiUsageView::deferring`'s values; each has a label `overview-api-deferring-{value}`.
+pub const DEFERRING: [&str; 3] = ["none", "updates", "all"];
 
 /// The local phone index (R15) as the overview shows it: what `GET /v1/org`
 /// reports as `phone_index`, with times in the organisation's zone.
@@ -164,7 +190,32 @@ pub async fn page(State(state): State<AppState>, session: Session) -> ConsoleRes
         lag_seconds: status.lag_ms.map(|lag| lag / 1000),
         last_error: status.last_error,
     };
+    let api_usage = match org_api_usage(&state, &org.id).await? {
+        None => None,
+        Some(view) => {
+            let waiting_calls = state
+                .store
+                .waiting(Some(&org.id), now)
+                .await?
+                .iter()
+                .filter(|count| count.reason == "api_budget")
+                .map(|count| count.calls)
+                .sum();
+            Some(ApiUsageCard {
+                used: view.usage.used,
+                allowance: view.usage.allowance,
+                budget: view.usage.budget,
+                deferring: DEFERRING
+                    .into_iter()
+                    .find(|known| *known == view.deferring)
+                    .unwrap_or("none"),
+                observed_at: c.time(&view.usage.observed_at, &zone),
+                waiting_calls,
+            })
+        }
+    };
     let page = OverviewPage {
+        api_usage,
         refused_connections,
         total_today: states.iter().map(|(_, count)| count).sum(),
         states,

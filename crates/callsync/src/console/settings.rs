@@ -2,7 +2,8 @@
 //! org's Task, custom-field choices limited to Task fields of the right
 //! type, the template placeholders, and a live preview of the Task a sample
 //! call would produce — computed by `callsync_core::task::task_fields`, the
-//! function a real sync uses. Saving goes through
+//! function a real sync uses — and who would write it (R14, by
+//! `callsync_core::writing::writer_username`, as the worker chooses). Saving goes through
 //! `api::settings::save_settings` (the check of `PUT /v1/settings`, Task
 //! schema included); each problem is shown beside its field and nothing
 //! invalid is stored.
@@ -23,11 +24,13 @@ use callsync_core::settings::{
 use callsync_core::task::{TaskContext, task_fields};
 use callsync_core::template::Placeholder;
 use callsync_core::unknown::{UnknownNumberAction, UnknownNumbers};
+use callsync_core::writing::{MAX_COALESCE_SECONDS, WriteMode, WriteSettings, writer_username};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ConsoleResult;
+use super::i18n::Lang;
 use super::session::{Posted, Session};
 use super::{Chrome, org_settings};
 use crate::api::settings::{SalesforceCheck, save_settings, stored_connection};
@@ -81,6 +84,12 @@ pub struct SettingsForm {
     unknown_account: String,
     /// "on" to let Salesforce's assignment rules reassign created Leads.
     unknown_auto_assign: String,
+    /// R14: `as_each_user` or `integration_user`; empty = as each user.
+    write_mode: String,
+    /// R14: the integration user's Salesforce username; empty = the connection's default user.
+    write_integration_username: String,
+    /// R14: the coalescing window in whole seconds; empty = 0 (no wait).
+    write_coalesce_seconds: String,
     /// "on" to save without the Salesforce check (Salesforce is down).
     skip_salesforce_check: String,
 }
@@ -193,6 +202,13 @@ impl SettingsForm {
             } else {
                 String::new()
             },
+            write_mode: match settings.writing.mode {
+                WriteMode::AsEachUser => "as_each_user",
+                WriteMode::IntegrationUser => "integration_user",
+            }
+            .into(),
+            write_integration_username: text(&settings.writing.integration_username),
+            write_coalesce_seconds: settings.writing.coalesce_seconds.to_string(),
             skip_salesforce_check: String::new(),
         }
     }
@@ -309,6 +325,42 @@ impl SettingsForm {
         }
     }
 
+    /// The R14 write settings the form describes. Only what cannot be read is a problem
+    /// here; `WriteSettings::problems` (through `Settings::validate`, as `PUT /v1/settings`
+    /// does) judges the rest when the form is saved.
+    fn to_writing(&self, problems: &mut BTreeMap<String, String>) -> WriteSettings {
+        let mode = match self.write_mode.as_str() {
+            "" | "as_each_user" => WriteMode::AsEachUser,
+            "integration_user" => WriteMode::IntegrationUser,
+            other => {
+                problems.insert(
+                    "writing.mode".into(),
+                    format!("{other:?} is not as_each_user or integration_user"),
+                );
+                WriteMode::AsEachUser
+            }
+        };
+        let coalesce_seconds = match self.write_coalesce_seconds.trim() {
+            "" => 0,
+            // A number too big for `u32` is still a number: the R11 check names the limit.
+            text => match text.parse::<u64>() {
+                Ok(seconds) => u32::try_from(seconds).unwrap_or(u32::MAX),
+                Err(_) => {
+                    problems.insert(
+                        "writing.coalesce_seconds".into(),
+                        format!("{text:?} is not a whole number of seconds"),
+                    );
+                    0
+                }
+            },
+        };
+        WriteSettings {
+            mode,
+            integration_username: optional(&self.write_integration_username),
+            coalesce_seconds,
+        }
+    }
+
     /// The settings the form describes, or the problems of the fields that
     /// cannot even be read (each under the settings field it is about).
     fn to_settings(&self) -> Result<Settings, BTreeMap<String, String>> {
@@ -355,6 +407,7 @@ impl SettingsForm {
         };
         let policy = self.to_policy(&mut problems);
         let unknown_numbers = self.to_unknown_numbers(&mut problems);
+        let writing = self.to_writing(&mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -378,8 +431,7 @@ impl SettingsForm {
                 call_id: optional(&self.cf_call_id),
             },
             owner_rule,
-            // R14's write settings are not on this form: `save` keeps the organisation's.
-            writing: Default::default(),
+            writing,
             default_region: self.default_region.trim().to_owned(),
             time_zone: self.time_zone.trim().to_owned(),
             language,
@@ -518,6 +570,28 @@ fn task_preview(settings: &Settings, org_id: &str, now: Timestamp) -> Vec<(Strin
         .unwrap_or_default()
 }
 
+/// Who would write the sample call's Task with `settings` (R14), in words: the handler's
+/// own Salesforce user, or the integration user as `writer_username` (the function the
+/// worker uses) chooses it — the connection's default user when no username is set.
+fn writer_line(lang: Lang, settings: &Settings, org: &OrgRow) -> String {
+    match settings.writing.mode {
+        WriteMode::AsEachUser => lang.text("settings-preview-writer-each-user"),
+        WriteMode::IntegrationUser => {
+            let default_username = stored_connection(org)
+                .ok()
+                .flatten()
+                .map(|connection| connection.default_username)
+                .unwrap_or_default();
+            match writer_username(settings, "", &default_username) {
+                "" => lang.text("settings-preview-writer-default-user"),
+                username => {
+                    lang.text_with("settings-preview-writer-integration", "username", username)
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 /// One field of the form with its label, value and problem.
 pub struct Row {
@@ -551,6 +625,8 @@ pub struct SettingsPage {
     log_choices: Vec<(&'static str, String)>,
     /// (value, label) of each R13 action.
     unknown_actions: Vec<(&'static str, String)>,
+    /// R14: the longest coalescing window R11 accepts, for the input and its hint.
+    max_coalesce_seconds: u32,
     schema_unknown: Option<&'static str>,
     placeholders: Vec<&'static str>,
     /// Problems by settings field (`custom_fields.memo`).
@@ -560,6 +636,8 @@ pub struct SettingsPage {
     /// What saving did, in plain words.
     saved: Option<String>,
     preview: Vec<(String, String)>,
+    /// Who would write the previewed Task (R14), when the settings can be read.
+    writer: Option<String>,
 }
 
 /// The preview block of the settings page, alone, for htmx.
@@ -568,6 +646,7 @@ pub struct SettingsPage {
 pub struct PreviewBlock {
     c: Chrome,
     preview: Vec<(String, String)>,
+    writer: Option<String>,
 }
 
 impl SettingsPage {
@@ -695,10 +774,16 @@ async fn render(
     saved: Option<String>,
 ) -> ConsoleResult<String> {
     let task = task_choices(state, &session.org).await;
-    let preview = form
-        .to_settings()
-        .map(|settings| task_preview(&settings, &session.org.id, state.now()))
+    let readable = form.to_settings().ok();
+    let preview = readable
+        .as_ref()
+        .map(|settings| task_preview(settings, &session.org.id, state.now()))
         .unwrap_or_default();
+    // A username R11 refuses is shown beside its field, not as the writer.
+    let writer = readable
+        .as_ref()
+        .filter(|settings| settings.writing.problems().is_empty())
+        .map(|settings| writer_line(session.lang, settings, &session.org));
     let c = Chrome::new(session, "settings", "/console/settings");
     let page = SettingsPage {
         subjects: subject_rows(&c, &form, &problems),
@@ -730,6 +815,7 @@ async fn render(
             ("create_lead", c.t("settings-unknown-create-lead")),
             ("create_contact", c.t("settings-unknown-create-contact")),
         ],
+        max_coalesce_seconds: MAX_COALESCE_SECONDS,
         custom_fields: custom_field_rows(&c, &form, &task, &problems),
         owner_rules: vec![
             (
@@ -758,6 +844,7 @@ async fn render(
         general,
         saved,
         preview,
+        writer,
     };
     Ok(page.render()?)
 }
@@ -777,18 +864,13 @@ pub async fn save(
     posted: Posted<SettingsForm>,
 ) -> ConsoleResult<Response> {
     let Posted { session, form } = posted;
-    let mut settings = match form.to_settings() {
+    let settings = match form.to_settings() {
         Ok(settings) => settings,
         Err(problems) => {
             let html = render(&state, &session, form, problems, None, None).await?;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
         }
     };
-    // The form does not show the R14 write settings (set through the API): saving it
-    // keeps what the organisation has rather than resetting them.
-    if let Ok(stored) = serde_json::from_str::<Settings>(&session.org.settings_json) {
-        settings.writing = stored.writing;
-    }
     let skip = form.skip_salesforce_check == "on";
     match save_settings(&state, &session.org, settings, skip).await {
         Ok(saved) => {
@@ -834,26 +916,29 @@ pub async fn preview(
     posted: Posted<SettingsForm>,
 ) -> ConsoleResult<Response> {
     let Posted { session, form } = posted;
-    let (preview_fields, problems) = match form.to_settings() {
+    let (preview_fields, writer, problems) = match form.to_settings() {
         Ok(settings) => match settings.validate() {
             Ok(()) => (
                 task_preview(&settings, &session.org.id, state.now()),
+                Some(writer_line(session.lang, &settings, &session.org)),
                 BTreeMap::new(),
             ),
             Err(problems) => (
                 Vec::new(),
+                None,
                 problems
                     .into_iter()
                     .map(|problem| (problem.field, problem.reason))
                     .collect(),
             ),
         },
-        Err(problems) => (Vec::new(), problems),
+        Err(problems) => (Vec::new(), None, problems),
     };
     if headers.contains_key("hx-request") {
         let block = PreviewBlock {
             c: Chrome::new(&session, "settings", "/console/settings"),
             preview: preview_fields,
+            writer,
         };
         return Ok(Html(block.render()?).into_response());
     }

@@ -213,6 +213,14 @@ async function main() {
     step('overview and contacts');
     await page.goto(`${base}/console/`);
     await page.locator('#reach p.ok').waitFor();
+    // R14: the API usage Salesforce reported to the worker's syncs, as GET /v1/org has it.
+    await reloadUntil(page, `${base}/console/`, '#api-usage #api-used', 'the API usage on the overview');
+    const org = await (await fetch(`${base}/v1/org`, { headers: { authorization: `Bearer ${env('CALLSYNC_API_KEY')}` } })).json();
+    expect(org.api_usage && org.api_usage.allowance > 0, `GET /v1/org reports the API usage: ${JSON.stringify(org.api_usage)}`);
+    const usedShown = Number(await page.locator('#api-used').innerText());
+    expect(usedShown > 0 && usedShown <= org.api_usage.used, `requests used shown: ${usedShown}, the API says ${org.api_usage.used}`);
+    expect(Number(await page.locator('#api-allowance').innerText()) === org.api_usage.allowance, 'the daily limit shown');
+    expect((await page.locator('#api-deferring').getAttribute('data-deferring')) === org.api_usage.deferring, 'what the budget defers');
     await shot(page, 'overview');
     await page.goto(`${base}/console/contacts`);
     expect((await page.locator('main table').innerText()).includes('+81312345678'), 'the contact entry (R4)');
@@ -255,6 +263,21 @@ async function main() {
     expect(await page.locator('#connections-failing').count() === 0, 'no warning left');
     await postEvents(answeredCall('c-3', 'u2'));
     await reloadUntil(page, `${base}/console/calls`, 'tr[data-call="c-3"] a.task-link', 'call c-3 synced as the agent');
+
+    step('R14: the admin switches the write mode to one integration user');
+    await page.goto(`${base}/console/settings`);
+    expect(await page.locator('#write_mode_as_each_user').isChecked(), 'as each user until now');
+    await page.check('#write_mode_integration_user');
+    await page.fill('#write_integration_username', env('SANDBOX_USERNAME'));
+    await page.fill('#write_coalesce_seconds', '15');
+    // The live preview says who will write before anything is saved.
+    await page.locator('#preview-writer', { hasText: env('SANDBOX_USERNAME') }).waitFor();
+    await page.click('#save-settings');
+    await page.locator('#saved').waitFor();
+    expect(await page.locator('p.problem').count() === 0, 'no problems');
+    expect(await page.locator('#write_mode_integration_user').isChecked(), 'the saved mode is shown');
+    await postEvents(answeredCall('c-4', 'u2'));
+    await reloadUntil(page, `${base}/console/calls`, 'tr[data-call="c-4"] a.task-link', 'call c-4 synced by the integration user');
 
     step("another organisation's call is a 404");
     const other = await browser.newContext();
