@@ -19,9 +19,17 @@ const shots = env('SCREENSHOTS');
 function expect(condition, what) {
   if (!condition) throw new Error(`expected: ${what}`);
 }
+let currentStep = 'starting the browser';
 function step(name) {
+  currentStep = name;
   console.log(`step: ${name}`);
 }
+// A step that waits forever fails the test with its name instead of hanging it.
+const watchdog = setTimeout(() => {
+  console.error(`timed out after 180 s in step: ${currentStep}`);
+  process.exit(2);
+}, 180_000);
+watchdog.unref();
 
 // Posts events signed as the phone system signs them (README: HMAC-SHA256
 // of "<timestamp>.<body>" with the organisation's signing secret).
@@ -295,6 +303,7 @@ async function main() {
     await page.goto(`${base}/console/calls`);
     expect(page.url() === `${base}/console/signin`, 'signed out for good');
     console.log('console: every step passed');
+    currentStep = 'closing the browser';
   } catch (error) {
     await shot(page, 'failure').catch(() => {});
     console.error(`failed on ${page.url()}`);
