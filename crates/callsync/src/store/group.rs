@@ -14,8 +14,13 @@
 //! Written by hand: this is a few dozen lines over sqlx's nested transactions (savepoints);
 //! no crate offers group commit over a sqlx pool.
 //!
-//! PostgreSQL takes concurrent writers itself, and callsync instances share it, so its writes
-//! run as their own transactions ([`GroupCommit::Direct`]).
+//! PostgreSQL too: there each transaction is a round trip for BEGIN and COMMIT and a WAL
+//! flush, and at 500 calls/s on one machine the pool of 16 connections queued so long that
+//! steps timed out and waited for their leases (80 Tasks/s, one call 61 s late); grouped, 346
+//! Tasks/s and no stall (BENCHMARKS.md). Instances sharing the database each group their own
+//! writes; should two groups lock the same calls in opposite orders, PostgreSQL aborts one
+//! and its writes fail as a whole, to be retried (ingest answers an error, a worker step's
+//! lease runs out) — nothing is half-written.
 
 use futures_util::future::BoxFuture;
 use sqlx::{Acquire as _, AnyPool};
@@ -34,18 +39,13 @@ type Job = Box<dyn for<'c, 't> FnOnce(&'c mut Tx<'t>) -> BoxFuture<'c, (bool, Re
 /// others' statements.
 const MOST_PER_COMMIT: usize = 256;
 
-/// How this store runs its write transactions.
+/// Writes queued for the committer task, which holds a write connection while it commits
+/// a group (on SQLite the pool's one connection, free between groups for the writes that do
+/// not come through here).
 #[derive(Debug, Clone)]
-pub(super) enum GroupCommit {
-    /// Each write its own transaction, on this pool (PostgreSQL).
-    Direct(AnyPool),
-    /// Writes queued for the committer task, which owns the SQLite write connection while
-    /// it commits a group (the pool's one connection is free between groups, for the writes
-    /// that do not come through here).
-    Grouped {
-        jobs: mpsc::UnboundedSender<Job>,
-        writer: AnyPool,
-    },
+pub(super) struct GroupCommit {
+    jobs: mpsc::UnboundedSender<Job>,
+    writer: AnyPool,
 }
 
 impl GroupCommit {
@@ -54,62 +54,50 @@ impl GroupCommit {
     pub(super) fn grouped(writer: AnyPool) -> GroupCommit {
         let (jobs, queue) = mpsc::unbounded_channel();
         tokio::spawn(commit_groups(writer.clone(), queue));
-        GroupCommit::Grouped { jobs, writer }
+        GroupCommit { jobs, writer }
     }
 
-    /// Runs `write` in a transaction of its own or a savepoint of a shared one; returns
-    /// its result once that transaction has committed (or rolled back: then an error).
+    /// Runs `write` in a savepoint of a shared transaction; returns its result once that
+    /// transaction has committed (or failed: then an error).
     pub(super) async fn run<T, F>(&self, write: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
         F: for<'c, 't> FnOnce(&'c mut Tx<'t>) -> BoxFuture<'c, anyhow::Result<T>> + Send + 'static,
     {
-        match self {
-            GroupCommit::Direct(pool) => direct(pool, write).await,
-            GroupCommit::Grouped { jobs, writer } => {
-                let (answer, answered) = oneshot::channel();
-                let job: Job = Box::new(move |tx| {
-                    Box::pin(async move {
-                        let result = write(tx).await;
-                        let ok = result.is_ok();
-                        let reply: Reply = Box::new(move |commit_failed| {
-                            let result = match (result, commit_failed) {
-                                (Ok(_), Some(error)) => {
-                                    Err(anyhow::anyhow!("cannot commit: {error:#}"))
-                                }
-                                (result, _) => result,
-                            };
-                            // The caller may have gone (a dropped request): its write stands.
-                            let _ = answer.send(result);
-                        });
-                        (ok, reply)
-                    })
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |tx| {
+            Box::pin(async move {
+                let result = write(tx).await;
+                let ok = result.is_ok();
+                let reply: Reply = Box::new(move |commit_failed| {
+                    let result = match (result, commit_failed) {
+                        (Ok(_), Some(error)) => Err(anyhow::anyhow!("cannot commit: {error:#}")),
+                        (result, _) => result,
+                    };
+                    // The caller may have gone (a dropped request): its write stands.
+                    let _ = answer.send(result);
                 });
-                if let Err(mpsc::error::SendError(job)) = jobs.send(job) {
-                    // The committer is gone (its runtime ended): commit alone.
-                    let mut tx = writer.begin().await?;
-                    let (_, reply) = job(&mut tx).await;
-                    let committed = tx.commit().await.map_err(anyhow::Error::from);
-                    reply(committed.as_ref().err());
-                }
-                answered.await.map_err(|_| {
-                    anyhow::anyhow!(
-                        "the write was not made: the transaction it shared could not be started"
-                    )
-                })?
+                (ok, reply)
+            })
+        });
+        if let Err(mpsc::error::SendError(job)) = self.jobs.send(job) {
+            // The committer is gone (the runtime it was spawned on ended): write alone.
+            let mut tx = self.writer.begin().await?;
+            let (ok, reply) = job(&mut tx).await;
+            if ok {
+                let committed = tx.commit().await.map_err(anyhow::Error::from);
+                reply(committed.as_ref().err());
+            } else {
+                tx.rollback().await?;
+                reply(None);
             }
         }
+        answered.await.map_err(|_| {
+            anyhow::anyhow!(
+                "the write was not made: the transaction it shared could not be started"
+            )
+        })?
     }
-}
-
-async fn direct<T, F>(pool: &AnyPool, write: F) -> anyhow::Result<T>
-where
-    F: for<'c, 't> FnOnce(&'c mut Tx<'t>) -> BoxFuture<'c, anyhow::Result<T>>,
-{
-    let mut tx = pool.begin().await?;
-    let value = write(&mut tx).await?;
-    tx.commit().await?;
-    Ok(value)
 }
 
 /// The committer: takes what is queued (up to [`MOST_PER_COMMIT`]), runs each write in its

@@ -106,7 +106,7 @@ pub struct Store {
     /// (BENCHMARKS.md, "Throughput"). With PostgreSQL it is the same pool as `pool`.
     writer: AnyPool,
     /// How the hot write paths (ingest, the outbox) run their transactions: grouped into
-    /// shared commits on SQLite (`group.rs`).
+    /// shared commits (`group.rs`).
     writes: group::GroupCommit,
     backend: Backend,
     /// Seals secrets before they are written and opens them when read (`sealed.rs`).
@@ -202,10 +202,7 @@ impl Store {
                 .with_context(|| format!("cannot connect to the {backend:?} database"))?;
             (pool.clone(), pool)
         };
-        let writes = match backend {
-            Backend::Sqlite => group::GroupCommit::grouped(writer.clone()),
-            Backend::Postgres => group::GroupCommit::Direct(writer.clone()),
-        };
+        let writes = group::GroupCommit::grouped(writer.clone());
         let store = Store {
             pool,
             writer,
@@ -218,8 +215,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Runs `write` as a transaction of its own, or on SQLite as a savepoint of a commit
-    /// shared with the writes waiting beside it (`group.rs`); `Ok` once committed.
+    /// Runs `write` as a savepoint of a commit shared with the writes waiting beside it
+    /// (`group.rs`); `Ok` once committed.
     async fn write<T, F>(&self, write: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
