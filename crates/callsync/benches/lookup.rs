@@ -155,6 +155,7 @@ fn main() -> anyhow::Result<()> {
             child.stop();
             resident
         };
+        let mut tails = Vec::new();
         for size in sizes {
             let generating = Instant::now();
             let mut child = SandboxChild::start(size)?;
@@ -164,6 +165,7 @@ fn main() -> anyhow::Result<()> {
             let sandbox_after = support::resident_megabytes(Some(child.process.id()));
             child.stop();
             let all = figures.all();
+            tails.push((size, where_slowest(&figures.own)));
             latency.row(vec![
                 size.to_string(),
                 millis(percentile(&figures.known, 50.0)),
@@ -199,6 +201,13 @@ fn main() -> anyhow::Result<()> {
         println!("latency");
         latency.print();
         println!();
+        for (size, tenths) in &tails {
+            println!(
+                "{size} records: the slowest 1% of lookups by tenth of the run, first to last: \
+                 {tenths:?}"
+            );
+        }
+        println!();
         println!(
             "memory (VmRSS from /proc/<pid>/status; an empty org's sandbox: {empty_sandbox:.0} MB)"
         );
@@ -220,6 +229,19 @@ fn main() -> anyhow::Result<()> {
         );
         anyhow::Ok(())
     })
+}
+
+/// Where in the run the slowest 1% of `times` (in the order made) fall: how many in each
+/// tenth of the run. At the start only: warming up; evenly: the steady path itself;
+/// in bursts: something periodic (the index's background sync).
+fn where_slowest(times: &[Duration]) -> [usize; 10] {
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by_key(|&at| std::cmp::Reverse(times[at]));
+    let mut tenths = [0; 10];
+    for &at in order.iter().take(times.len().div_ceil(100)) {
+        tenths[(at * 10 / times.len().max(1)).min(9)] += 1;
+    }
+    tenths
 }
 
 /// Lookup latencies of one org size.
