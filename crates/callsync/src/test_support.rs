@@ -175,6 +175,84 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Creates organisation `org_id` (signing secret `whsec`) with `settings_json` and the
+/// Salesforce `connection` it stores.
+pub async fn add_org(
+    store: &Store,
+    org_id: &str,
+    settings_json: &str,
+    connection: &serde_json::Value,
+) {
+    store
+        .create_org(
+            &crate::store::NewOrg {
+                id: org_id.into(),
+                name: "Acme".into(),
+                signing_secret: "whsec".into(),
+                settings_json: settings_json.into(),
+                salesforce_json: Some(connection.to_string()),
+            },
+            jiff::Timestamp::now(),
+        )
+        .await
+        .expect("the organisation is created");
+}
+
+/// Links callsync user `user_id` of `org_id` to the Salesforce user `sf_username` (R7).
+pub async fn link_user(store: &Store, org_id: &str, user_id: &str, name: &str, sf_username: &str) {
+    store
+        .upsert_user(&crate::store::UserRow {
+            org_id: org_id.into(),
+            user_id: user_id.into(),
+            name: name.into(),
+            sf_username: Some(sf_username.into()),
+        })
+        .await
+        .expect("the user is stored");
+}
+
+/// Stores `events` (JSON as the phone system posts them) for `org_id` as ingest does.
+pub async fn ingest_json(store: &Store, org_id: &str, events: &[serde_json::Value]) {
+    let events: Vec<crate::store::NewEvent> = events
+        .iter()
+        .map(|event| crate::store::NewEvent {
+            event_id: event["id"].as_str().expect("an event id").into(),
+            call_id: event["call_id"].as_str().expect("a call id").into(),
+            occurred_at: event["occurred_at"]
+                .as_str()
+                .and_then(|at| at.parse().ok())
+                .expect("an RFC 3339 occurred_at"),
+            body_json: event.to_string(),
+        })
+        .collect();
+    store
+        .ingest(org_id, &events, jiff::Timestamp::now())
+        .await
+        .expect("the events are stored");
+}
+
+/// Runs worker rounds until the queue is empty (a round that claims nothing while calls
+/// still wait sleeps `pause` first), at most `rounds` of them, and sums what they did.
+pub async fn sync_until_idle(
+    store: &Store,
+    worker: &crate::worker::Worker,
+    rounds: usize,
+    pause: std::time::Duration,
+) -> crate::worker::Round {
+    let mut total = crate::worker::Round::default();
+    for _ in 0..rounds {
+        let round = worker.run_once().await.expect("a worker round");
+        total += round;
+        if round.claimed == 0 {
+            if store.queue_depth().await.expect("the queue depth") == 0 {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+    total
+}
+
 /// Runs an async test body once on SQLite and once on PostgreSQL (when a
 /// server answers), each on a fresh database.
 #[macro_export]

@@ -85,6 +85,35 @@ pub enum Outcome {
     StoreError,
 }
 
+impl std::ops::AddAssign for Round {
+    fn add_assign(&mut self, other: Round) {
+        let Round {
+            claimed,
+            created,
+            adopted,
+            updated,
+            up_to_date,
+            waiting,
+            never,
+            retried,
+            failed,
+            internal,
+            lease_lost,
+        } = other;
+        self.claimed += claimed;
+        self.created += created;
+        self.adopted += adopted;
+        self.updated += updated;
+        self.up_to_date += up_to_date;
+        self.waiting += waiting;
+        self.never += never;
+        self.retried += retried;
+        self.failed += failed;
+        self.internal += internal;
+        self.lease_lost += lease_lost;
+    }
+}
+
 impl Round {
     fn count(&mut self, outcome: Outcome) {
         let counter = match outcome {

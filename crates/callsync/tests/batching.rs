@@ -7,8 +7,10 @@
 use std::collections::HashMap;
 
 use callsync::config::WorkerConfig;
-use callsync::store::{NewEvent, NewOrg, Store, SyncState, UserRow, WaitReason};
-use callsync::test_support::{SandboxOrg, TestDatabase};
+use callsync::store::{Store, SyncState, WaitReason};
+use callsync::test_support::{
+    SandboxOrg, TestDatabase, add_org, ingest_json, link_user, sync_until_idle,
+};
 use callsync::worker::{Round, Worker};
 use callsync_core::settings::Settings;
 use callsync_core::writing::WriteMode;
@@ -35,19 +37,13 @@ impl World {
             ..
         } = SandboxOrg::start().await;
         let store = db.store().await;
-        store
-            .create_org(
-                &NewOrg {
-                    id: "acme".into(),
-                    name: "Acme".into(),
-                    signing_secret: "whsec".into(),
-                    settings_json: serde_json::to_string(&settings).unwrap(),
-                    salesforce_json: Some(connection.to_string()),
-                },
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
+        add_org(
+            &store,
+            "acme",
+            &serde_json::to_string(&settings).unwrap(),
+            &connection,
+        )
+        .await;
         let mut agent_ids = HashMap::new();
         for (user, username) in AGENTS {
             let (first, last) = username.split_once('@').unwrap();
@@ -55,15 +51,7 @@ impl World {
                 .org()
                 .add_user(&NewUser::named(username, first, last));
             agent_ids.insert(user, id.to_string());
-            store
-                .upsert_user(&UserRow {
-                    org_id: "acme".into(),
-                    user_id: user.into(),
-                    name: first.into(),
-                    sf_username: Some(username.into()),
-                })
-                .await
-                .unwrap();
+            link_user(&store, "acme", user, first, username).await;
         }
         let config = WorkerConfig {
             backoff_base_ms: 1,
@@ -80,41 +68,18 @@ impl World {
     }
 
     async fn post(&self, events: &[Value]) {
-        let events: Vec<NewEvent> = events
-            .iter()
-            .map(|event| NewEvent {
-                event_id: event["id"].as_str().unwrap().into(),
-                call_id: event["call_id"].as_str().unwrap().into(),
-                occurred_at: event["occurred_at"].as_str().unwrap().parse().unwrap(),
-                body_json: event.to_string(),
-            })
-            .collect();
-        self.store
-            .ingest("acme", &events, Timestamp::now())
-            .await
-            .unwrap();
+        ingest_json(&self.store, "acme", events).await;
     }
 
     /// Worker rounds until nothing is due, summed.
     async fn sync(&self) -> Round {
-        let mut total = Round::default();
-        for _ in 0..50 {
-            let round = self.worker.run_once().await.unwrap();
-            total.claimed += round.claimed;
-            total.created += round.created;
-            total.adopted += round.adopted;
-            total.updated += round.updated;
-            total.retried += round.retried;
-            total.failed += round.failed;
-            total.waiting += round.waiting;
-            if round.claimed == 0 {
-                if self.store.queue_depth().await.unwrap() == 0 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
-        total
+        sync_until_idle(
+            &self.store,
+            &self.worker,
+            50,
+            std::time::Duration::from_millis(10),
+        )
+        .await
     }
 
     fn tasks_of(&self, call: &str) -> Vec<Value> {

@@ -7,8 +7,8 @@
 
 use callsync::api::AppState;
 use callsync::config::WorkerConfig;
-use callsync::store::{NewEvent, NewOrg, Store, SyncState, UserRow};
-use callsync::test_support::{SandboxOrg, TestDatabase};
+use callsync::store::{Store, SyncState};
+use callsync::test_support::{SandboxOrg, TestDatabase, add_org, ingest_json, link_user};
 use callsync::worker::Worker;
 use jiff::Timestamp;
 use reqwest::StatusCode;
@@ -79,7 +79,7 @@ fn event(id: &str, call: &str, minute: u32, body: Value) -> Value {
 }
 
 async fn post_call(store: &Store, call: &str) {
-    let events: Vec<NewEvent> = [
+    let events = [
         event(&format!("{call}-1"), call, 0, json!({"type": "dialing"})),
         event(&format!("{call}-2"), call, 1, json!({"type": "answered"})),
         event(
@@ -88,19 +88,8 @@ async fn post_call(store: &Store, call: &str) {
             5,
             json!({"type": "ended", "talk_seconds": 60, "outcome": "answered"}),
         ),
-    ]
-    .iter()
-    .map(|event| NewEvent {
-        event_id: event["id"].as_str().unwrap().into(),
-        call_id: event["call_id"].as_str().unwrap().into(),
-        occurred_at: event["occurred_at"].as_str().unwrap().parse().unwrap(),
-        body_json: event.to_string(),
-    })
-    .collect();
-    store
-        .ingest("acme", &events, Timestamp::now())
-        .await
-        .unwrap();
+    ];
+    ingest_json(store, "acme", &events).await;
 }
 
 /// Runs worker rounds until a round claims nothing.
@@ -137,28 +126,8 @@ async fn r16_run(db: &TestDatabase) {
         "consumer_secret": credentials.client_secret,
         "default_username": credentials.username,
     });
-    store
-        .create_org(
-            &NewOrg {
-                id: "acme".into(),
-                name: "Acme".into(),
-                signing_secret: "whsec".into(),
-                settings_json: "{}".into(),
-                salesforce_json: Some(connection.to_string()),
-            },
-            Timestamp::now(),
-        )
-        .await
-        .unwrap();
-    store
-        .upsert_user(&UserRow {
-            org_id: "acme".into(),
-            user_id: "u1".into(),
-            name: "Aiko Sato".into(),
-            sf_username: Some(AGENT.into()),
-        })
-        .await
-        .unwrap();
+    add_org(&store, "acme", "{}", &connection).await;
+    link_user(&store, "acme", "u1", "Aiko Sato", AGENT).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use callsync::config::WorkerConfig;
-use callsync::store::{NewEvent, NewOrg, Store, SyncState, UserRow};
-use callsync::test_support::{SandboxOrg, TestDatabase};
+use callsync::store::{Store, SyncState};
+use callsync::test_support::{
+    SandboxOrg, TestDatabase, add_org, ingest_json, link_user, sync_until_idle,
+};
 use callsync::worker::{Round, Worker};
 use callsync_core::ids::SalesforceId;
 use callsync_core::policy::{LogChoice, LoggingPolicy, TooShortChoice};
@@ -42,28 +44,14 @@ impl World {
             .add_user(&NewUser::named(AGENT, "Aiko", "Sato"))
             .to_string();
         let store = db.store().await;
-        store
-            .create_org(
-                &NewOrg {
-                    id: "acme".into(),
-                    name: "Acme".into(),
-                    signing_secret: "whsec".into(),
-                    settings_json: serde_json::to_string(&settings).unwrap(),
-                    salesforce_json: Some(connection.to_string()),
-                },
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        store
-            .upsert_user(&UserRow {
-                org_id: "acme".into(),
-                user_id: "u1".into(),
-                name: "Aiko Sato".into(),
-                sf_username: Some(AGENT.into()),
-            })
-            .await
-            .unwrap();
+        add_org(
+            &store,
+            "acme",
+            &serde_json::to_string(&settings).unwrap(),
+            &connection,
+        )
+        .await;
+        link_user(&store, "acme", "u1", "Aiko Sato", AGENT).await;
         let config = WorkerConfig {
             backoff_base_ms: 1,
             backoff_max_ms: 5,
@@ -80,40 +68,19 @@ impl World {
     }
 
     async fn post(&self, events: &[Value]) {
-        let events: Vec<NewEvent> = events
-            .iter()
-            .map(|event| NewEvent {
-                event_id: event["id"].as_str().unwrap().into(),
-                call_id: event["call_id"].as_str().unwrap().into(),
-                occurred_at: event["occurred_at"].as_str().unwrap().parse().unwrap(),
-                body_json: event.to_string(),
-            })
-            .collect();
-        self.store
-            .ingest("acme", &events, Timestamp::now())
-            .await
-            .unwrap();
+        ingest_json(&self.store, "acme", events).await;
     }
 
     /// Runs worker rounds until nothing is queued, waiting for calls that wait a moment
     /// (R13: a second call waits for the first call's create), and sums what they did.
     async fn sync(&self) -> Round {
-        let mut total = Round::default();
-        for _ in 0..400 {
-            let round = self.worker.run_once().await.unwrap();
-            total.claimed += round.claimed;
-            total.created += round.created;
-            total.never += round.never;
-            total.failed += round.failed;
-            total.retried += round.retried;
-            if round.claimed == 0 {
-                if self.store.queue_depth().await.unwrap() == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        }
-        total
+        sync_until_idle(
+            &self.store,
+            &self.worker,
+            400,
+            std::time::Duration::from_millis(25),
+        )
+        .await
     }
 
     fn records(&self, object: &str) -> Vec<Value> {

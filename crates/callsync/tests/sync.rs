@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure
 
 use callsync::config::WorkerConfig;
-use callsync::store::{NewEvent, NewOrg, Store, SyncState, UserRow};
-use callsync::test_support::{SandboxOrg, TestDatabase};
+use callsync::store::{Store, SyncState};
+use callsync::test_support::{
+    SandboxOrg, TestDatabase, add_org, ingest_json, link_user, sync_until_idle,
+};
 use callsync::worker::{Round, Worker};
 use callsync_core::settings::{Settings, Timing};
 use jiff::Timestamp;
@@ -39,28 +41,14 @@ impl World {
             .to_string();
 
         let store = db.store().await;
-        store
-            .create_org(
-                &NewOrg {
-                    id: "acme".into(),
-                    name: "Acme".into(),
-                    signing_secret: "whsec".into(),
-                    settings_json: serde_json::to_string(&settings).unwrap(),
-                    salesforce_json: Some(connection.to_string()),
-                },
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        store
-            .upsert_user(&UserRow {
-                org_id: "acme".into(),
-                user_id: "u1".into(),
-                name: "Aiko Sato".into(),
-                sf_username: Some(AGENT.into()),
-            })
-            .await
-            .unwrap();
+        add_org(
+            &store,
+            "acme",
+            &serde_json::to_string(&settings).unwrap(),
+            &connection,
+        )
+        .await;
+        link_user(&store, "acme", "u1", "Aiko Sato", AGENT).await;
         let config = WorkerConfig {
             backoff_base_ms: 1,
             backoff_max_ms: 5,
@@ -78,42 +66,19 @@ impl World {
     }
 
     async fn post(&self, events: &[Value]) {
-        let events: Vec<NewEvent> = events
-            .iter()
-            .map(|event| NewEvent {
-                event_id: event["id"].as_str().unwrap().into(),
-                call_id: event["call_id"].as_str().unwrap().into(),
-                occurred_at: event["occurred_at"].as_str().unwrap().parse().unwrap(),
-                body_json: event.to_string(),
-            })
-            .collect();
-        self.store
-            .ingest("acme", &events, Timestamp::now())
-            .await
-            .unwrap();
+        ingest_json(&self.store, "acme", events).await;
     }
 
     /// Runs worker rounds until the queue holds nothing due (backoffs here
     /// are milliseconds), and sums what they did.
     async fn sync(&self) -> Round {
-        let mut total = Round::default();
-        for _ in 0..50 {
-            let round = self.worker.run_once().await.unwrap();
-            total.claimed += round.claimed;
-            total.created += round.created;
-            total.adopted += round.adopted;
-            total.updated += round.updated;
-            total.retried += round.retried;
-            total.failed += round.failed;
-            total.never += round.never;
-            if round.claimed == 0 {
-                if self.store.queue_depth().await.unwrap() == 0 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
-        total
+        sync_until_idle(
+            &self.store,
+            &self.worker,
+            50,
+            std::time::Duration::from_millis(10),
+        )
+        .await
     }
 
     fn tasks(&self) -> Vec<Value> {

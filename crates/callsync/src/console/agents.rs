@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::error::{ConsoleError, ConsoleResult};
@@ -152,19 +152,7 @@ pub async fn start(
             .query_pairs_mut()
             .append_pair("login_hint", hint);
     }
-    let pending = crate::store::OAuthState {
-        org_id: org_id.clone(),
-        code_verifier: request.code_verifier.expose_secret().to_owned(),
-        redirect_uri,
-    };
-    state
-        .store
-        .put_oauth_state(
-            &session::token_hash(&request.state),
-            &pending,
-            session::oauth_deadline(state.now()),
-        )
-        .await?;
+    session::keep_oauth_request(&state.store, &org_id, &request, redirect_uri, state.now()).await?;
     let cookie = Cookie::build((CONNECT_COOKIE, request.state.clone()))
         .path(CALLBACK_PATH)
         .http_only(true)
@@ -176,15 +164,7 @@ pub async fn start(
 
 /// This request's own host: the address must be a callback URL of the connected app.
 fn callback_url(headers: &HeaderMap) -> Option<String> {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|value| value.to_str().ok())?;
-    let scheme = if session::over_https(headers) {
-        "https"
-    } else {
-        "http"
-    };
-    Some(format!("{scheme}://{host}{CALLBACK_PATH}"))
+    session::callback_url(headers, CALLBACK_PATH)
 }
 
 #[derive(Debug, Deserialize)]

@@ -161,6 +161,36 @@ pub fn lang_cookie(lang: Lang, secure: bool) -> Cookie<'static> {
 /// Whether the browser reached us over https: directly never (callsync
 /// serves plain HTTP), so through a proxy that says so. Trusting the header
 /// can only add the `Secure` flag, never remove protection.
+/// The absolute URL of `path` on this request's own host (the scheme from
+/// [`over_https`]): an OAuth callback, which must be one of the connected app's.
+pub fn callback_url(headers: &HeaderMap, path: &str) -> Option<String> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|value| value.to_str().ok())?;
+    let scheme = if over_https(headers) { "https" } else { "http" };
+    Some(format!("{scheme}://{host}{path}"))
+}
+
+/// Keeps what the callback of an OAuth authorization `request` needs (its PKCE verifier
+/// and redirect URI), under the hash of its `state`, until [`oauth_deadline`].
+pub async fn keep_oauth_request(
+    store: &crate::store::Store,
+    org_id: &str,
+    request: &salesforce::AuthorizationRequest,
+    redirect_uri: String,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret as _;
+    let pending = crate::store::OAuthState {
+        org_id: org_id.to_owned(),
+        code_verifier: request.code_verifier.expose_secret().to_owned(),
+        redirect_uri,
+    };
+    store
+        .put_oauth_state(&token_hash(&request.state), &pending, oauth_deadline(now))
+        .await
+}
+
 pub fn over_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")

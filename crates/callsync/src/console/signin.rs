@@ -8,8 +8,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use secrecy::ExposeSecret as _;
-
 use super::error::{ConsoleError, ConsoleResult};
 use super::i18n::Lang;
 use super::session::{self, Posted};
@@ -143,17 +141,7 @@ fn refused(lang: Lang, notice: &'static str, status: StatusCode) -> ConsoleResul
 /// Where Salesforce sends the browser back: this request's own host, so
 /// the address must be the connected app's callback URL.
 fn callback_url(headers: &HeaderMap) -> Option<String> {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|value| value.to_str().ok())?;
-    let scheme = if session::over_https(headers) {
-        "https"
-    } else {
-        "http"
-    };
-    Some(format!(
-        "{scheme}://{host}/console/signin/salesforce/callback"
-    ))
+    session::callback_url(headers, "/console/signin/salesforce/callback")
 }
 
 /// `POST /console/signin/salesforce`: starts the OAuth 2.0 web-server flow
@@ -185,19 +173,7 @@ pub async fn salesforce_start(
     let request = client
         .authorization_request(connection.consumer_key.trim(), &redirect_uri, &["id"])
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let pending = crate::store::OAuthState {
-        org_id: org_id.to_owned(),
-        code_verifier: request.code_verifier.expose_secret().to_owned(),
-        redirect_uri,
-    };
-    state
-        .store
-        .put_oauth_state(
-            &session::token_hash(&request.state),
-            &pending,
-            session::oauth_deadline(state.now()),
-        )
-        .await?;
+    session::keep_oauth_request(&state.store, org_id, &request, redirect_uri, state.now()).await?;
     let jar = jar.add(session::oauth_cookie(
         &request.state,
         session::over_https(&headers),
