@@ -91,7 +91,7 @@ impl FromRequestParts<AppState> for Caller {
         let hash = key_hash(key);
         let owner = state
             .store
-            .key_owner(&hash)
+            .key_owner_recent(&hash)
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
         // Last use is kept to the minute: writing it on every request would put a write

@@ -279,12 +279,12 @@ pub(crate) async fn store_connection(
     Ok(view)
 }
 
-/// The caller's organisation; a key outlives nothing, so a missing one is a
-/// deleted organisation.
+/// The caller's organisation, as read within the last few seconds (`store/recent.rs`);
+/// a key outlives nothing, so a missing one is a deleted organisation.
 pub(super) async fn caller_org(state: &AppState, caller: &Caller) -> ApiResult<OrgRow> {
     state
         .store
-        .org(&caller.org_id)
+        .org_recent(&caller.org_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("organisation".into()))
 }

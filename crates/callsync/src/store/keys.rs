@@ -55,6 +55,19 @@ impl Store {
         .transpose()
     }
 
+    /// [`Store::key_owner`], or its answer within the last [`super::recent::FOR`] when
+    /// it found the key (`recent.rs`): how a request authenticates.
+    pub async fn key_owner_recent(&self, key_hash: &str) -> anyhow::Result<Option<KeyOwner>> {
+        if let Some(owner) = self.recent.key(key_hash) {
+            return Ok(Some(owner));
+        }
+        let owner = self.key_owner(key_hash).await?;
+        if let Some(owner) = &owner {
+            self.recent.keep_key(key_hash, owner);
+        }
+        Ok(owner)
+    }
+
     /// Records that the key was used at `now`.
     pub async fn touch_api_key(&self, key_hash: &str, now: Timestamp) -> anyhow::Result<()> {
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2")
@@ -63,6 +76,7 @@ impl Store {
             .execute(&self.writer)
             .await
             .context("cannot record the API key's use")?;
+        self.recent.forget_key(key_hash);
         Ok(())
     }
 
@@ -111,6 +125,7 @@ impl Store {
         .bind(key_id.to_ascii_lowercase())
         .execute(&self.writer)
         .await?;
+        self.recent.forget_keys();
         Ok(done.rows_affected() > 0)
     }
 
@@ -154,6 +169,7 @@ impl Store {
         tx.commit()
             .await
             .context("cannot replace the signing secret")?;
+        self.recent.forget_org(org_id);
         Ok(true)
     }
 

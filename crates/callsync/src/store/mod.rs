@@ -23,6 +23,7 @@ mod group;
 mod index;
 mod keys;
 mod outbox;
+mod recent;
 mod retention;
 mod retry;
 mod rows;
@@ -114,6 +115,8 @@ pub struct Store {
     /// The in-memory phone indexes (R15) of this process, shared by every clone so the
     /// worker and the API read one copy (`crate::index`).
     indexes: std::sync::Arc<crate::index::Indexes>,
+    /// Organisation rows and key owners read lately, for the API's hot path (`recent.rs`).
+    recent: recent::Recent,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -210,6 +213,7 @@ impl Store {
             backend,
             sealer: Arc::new(sealer),
             indexes: Default::default(),
+            recent: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -310,6 +314,19 @@ impl Store {
             .transpose()
     }
 
+    /// [`Store::org`], or its copy read within the last [`recent::FOR`] (`recent.rs`):
+    /// for the API's requests, not for what must see another instance's last write.
+    pub async fn org_recent(&self, org_id: &str) -> anyhow::Result<Option<OrgRow>> {
+        if let Some(org) = self.recent.org(org_id) {
+            return Ok(Some(org));
+        }
+        let org = self.org(org_id).await?;
+        if let Some(org) = &org {
+            self.recent.keep_org(org);
+        }
+        Ok(org)
+    }
+
     pub async fn orgs(&self) -> anyhow::Result<Vec<OrgRow>> {
         let rows = sqlx::query(
             "SELECT id, name, signing_secret, settings, salesforce, created_at
@@ -328,6 +345,7 @@ impl Store {
             .bind(org_id)
             .execute(&self.writer)
             .await?;
+        self.recent.forget_org(org_id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -341,6 +359,7 @@ impl Store {
             .bind(org_id)
             .execute(&self.writer)
             .await?;
+        self.recent.forget_org(org_id);
         Ok(done.rows_affected() == 1)
     }
 
