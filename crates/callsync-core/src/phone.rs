@@ -107,7 +107,6 @@ pub struct PhoneNumber {
     input: String,
     key: PhoneKey,
     extension: Option<String>,
-    number_type: Option<NumberType>,
     /// The default region it was read with; CRM spellings are read with the same one.
     region: PhoneRegion,
 }
@@ -183,7 +182,6 @@ impl PhoneNumber {
                     .extension
                     .clone()
                     .filter(|extension| !extension.is_empty()),
-                number_type: Some(NumberType::from_library(parsed.get_type())),
                 region,
             });
         }
@@ -195,7 +193,6 @@ impl PhoneNumber {
             input: input.to_owned(),
             key: PhoneKey::Digits(digits),
             extension: None,
-            number_type: None,
             region,
         })
     }
@@ -216,6 +213,14 @@ impl PhoneNumber {
             PhoneKey::E164(text) => Some(text),
             PhoneKey::Digits(_) => None,
         }
+    }
+
+    /// What kind of line a valid number is. Asked of libphonenumber when wanted, not at
+    /// [`PhoneNumber::parse`]: classifying runs the patterns of every line type again, and
+    /// matching, which parses every candidate's numbers, never needs it.
+    pub fn number_type(&self) -> Option<NumberType> {
+        let parsed = PHONE_NUMBER_UTIL.parse(self.e164()?, None).ok()?;
+        Some(NumberType::from_library(parsed.get_type()))
     }
 
     /// Whether libphonenumber calls the number valid.
@@ -394,7 +399,7 @@ pub fn explain(number: &str, region: PhoneRegion) -> Explanation {
             input: number.to_owned(),
             e164: parsed.e164().map(str::to_owned),
             valid: parsed.is_valid(),
-            number_type: parsed.number_type,
+            number_type: parsed.number_type(),
             extension: parsed.extension.clone(),
             key: Some(parsed.key.as_str().to_owned()),
         },

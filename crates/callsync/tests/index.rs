@@ -181,7 +181,14 @@ impl World {
         let index = self.store.indexes().org(ORG);
         for number in numbers {
             let call = call_from(number, Timestamp::UNIX_EPOCH);
-            let indexed = choose_record(&call, &index.candidates(number, REGION), REGION);
+            // As matching reads it: the candidates' fields narrowed to those that may hold
+            // the number (`OrgIndex::choose`), the match then carrying its record whole.
+            let indexed = index.choose(&call, number, REGION);
+            assert_eq!(
+                indexed,
+                choose_record(&call, &index.candidates(number, REGION), REGION),
+                "R3 over whole candidates, after {step}, number {number:?}"
+            );
             assert_eq!(
                 indexed,
                 self.oracle(number),

@@ -21,7 +21,7 @@ use callsync_core::call::Call;
 use callsync_core::event::{Direction, Event, EventBody};
 use callsync_core::ids::{CallId, EventId, OrgId, SalesforceId};
 use callsync_core::matching::{Candidate, Match, RecordSearch, choose_record, record_search};
-use callsync_core::phone::{PhoneNumber, PhoneRegion};
+use callsync_core::phone::{PhoneKey, PhoneNumber, PhoneRegion};
 use jiff::Timestamp;
 use salesforce::Client;
 use serde::{Deserialize, Serialize};
@@ -188,6 +188,8 @@ impl OrgIndex {
             None => SyncState::default(),
         };
         let mut table = PhoneTable::new(region);
+        let stored = store.count_index_records(&self.org_id).await?;
+        table.reserve(usize::try_from(stored).unwrap_or(0));
         // Row by row: a million JSON bodies held at once would outweigh the table itself.
         store
             .for_each_index_record(&self.org_id, |body| {
@@ -236,6 +238,14 @@ impl OrgIndex {
             .collect()
     }
 
+    /// Makes room in the table for `records` more (a backfill about to read them).
+    fn reserve(&self, records: usize) {
+        let mut guard = self.table.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(table) = guard.as_mut() {
+            table.reserve(records);
+        }
+    }
+
     /// Forgets everything in memory (a rebuild).
     fn reset(&self, region: PhoneRegion) {
         *self.table.write().unwrap_or_else(|p| p.into_inner()) = Some(PhoneTable::new(region));
@@ -245,6 +255,28 @@ impl OrgIndex {
     /// The candidates the index holds for `number`: every record with a searched phone
     /// field holding it in normal form, with a Contact's `Account.Name` filled in (R4).
     pub fn candidates(&self, number: &str, region: PhoneRegion) -> Vec<Candidate> {
+        self.holders(number, region, PhoneTable::candidates)
+    }
+
+    /// R3 for `call` among the records the index holds for its customer `number`: the
+    /// record and field `choose_record` picks from whole candidates, handed only the phone
+    /// fields that may hold the number (`PhoneTable::matching_candidates`); the match then
+    /// carries its record whole, as a live match does.
+    pub fn choose(&self, call: &Call, number: &str, region: PhoneRegion) -> Option<Match> {
+        let candidates = self.holders(number, region, PhoneTable::matching_candidates);
+        let mut found = choose_record(call, &candidates, region)?;
+        if found.candidate.is_some() {
+            found.candidate = self.record(&found.record_id).or(found.candidate);
+        }
+        Some(found)
+    }
+
+    fn holders(
+        &self,
+        number: &str,
+        region: PhoneRegion,
+        read: fn(&PhoneTable, &PhoneKey) -> Vec<Candidate>,
+    ) -> Vec<Candidate> {
         let Ok(number) = PhoneNumber::parse(number, region) else {
             return Vec::new();
         };
@@ -253,7 +285,7 @@ impl OrgIndex {
             if let Some(table) = guard.as_ref()
                 && table.region() == region
             {
-                return table.candidates(number.key());
+                return read(table, number.key());
             }
         }
         // The organisation changed its default region: keys are put in normal form again.
@@ -261,7 +293,7 @@ impl OrgIndex {
         match guard.as_mut() {
             Some(table) => {
                 table.rekey(region);
-                table.candidates(number.key())
+                read(table, number.key())
             }
             None => Vec::new(),
         }
@@ -426,11 +458,9 @@ pub async fn find_record(
                     None => crm::find_record(client, call, region).await,
                 };
             }
-            let candidates = call
+            Ok(call
                 .customer_number()
-                .map(|number| index.candidates(number, region))
-                .unwrap_or_default();
-            Ok(choose_record(call, &candidates, region))
+                .and_then(|number| index.choose(call, number, region)))
         }
         Ok(false) => crm::find_record(client, call, region).await,
         Err(error) => {
@@ -457,11 +487,7 @@ pub async fn find_record_for_number(
             let Some(call) = lookup_call(number) else {
                 return Ok(None);
             };
-            Ok(choose_record(
-                &call,
-                &index.candidates(number, region),
-                region,
-            ))
+            Ok(index.choose(&call, number, region))
         }
         Ok(false) => crm::find_record_for_number(client, number, region).await,
         Err(error) => {

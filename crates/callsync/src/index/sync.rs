@@ -187,12 +187,27 @@ async fn backfill_locked(
         state
             .watermark
             .get_or_insert_with(|| Timestamp::now() - OVERLAP);
+        // Counted first, for the progress bar and to size the table once (`reserve`).
+        let mut totals = std::collections::HashMap::new();
+        for object in OBJECTS {
+            let cursor = state.backfill.get(object);
+            if cursor.is_some_and(|cursor| cursor.done) {
+                continue;
+            }
+            if let Ok(total) = count(client, object).await {
+                let read = cursor.map_or(0, |cursor| cursor.rows);
+                totals.insert(object, (total, total.saturating_sub(read)));
+            }
+        }
+        index.reserve(
+            usize::try_from(totals.values().map(|(_, left)| left).sum::<u64>()).unwrap_or(0),
+        );
         for object in OBJECTS {
             let cursor = state.backfill.entry(object.to_owned()).or_default().clone();
             if cursor.done {
                 continue;
             }
-            let total = count(client, object).await.ok();
+            let total = totals.get(object).map(|(total, _)| *total);
             let names = [object];
             let query = match &cursor.after_id {
                 Some(after) => soql!(

@@ -2,7 +2,7 @@
 //! a million records fits in well under 200 MB, and exact, so that every candidate it gives
 //! back is the very [`Candidate`] the sync read (R3 must decide as it would live).
 //!
-//! Layout (about 100 bytes a record, against about 1 KB for owned `Candidate`s in
+//! Layout (about 140 bytes a record, against about 1 KB for owned `Candidate`s in
 //! string-keyed maps):
 //! - **Ids** are interned once ([`Ids`]): 15 bytes each (the 15 case-sensitive characters;
 //!   the 18-character form only adds a checksum of them), found through a hash table of
@@ -13,14 +13,17 @@
 //!   object and flags, the two date-times in milliseconds (Salesforce's precision), the
 //!   owner's id number and one [`Link`] (a Contact's Account or a Person Account's Person
 //!   Contact, which never occur on the same record).
-//! - **Text** (names, company, phone fields exactly as stored in Salesforce) is one blob per
-//!   record in a chunked byte arena ([`Arena`]); a record refers to its blob by a `u32`.
-//!   Blobs of removed or changed records are counted as garbage and the arena is rewritten
-//!   once garbage outweighs what is alive.
+//! - **Text** (names, company, phone fields exactly as stored in Salesforce, each searched
+//!   phone field with a one-byte [`key_tag`]) is one blob per record in one byte buffer
+//!   ([`Arena`]); a record refers to its blob by a `u32`. Blobs of removed or changed
+//!   records are counted as garbage and the arena is rewritten once garbage outweighs what
+//!   is alive.
 //! - **Number keys** in normal form (R3.6) are packed into a `u64` ([`numeric_key`]); the
 //!   rare key that does not fit (a digits-only string of more than 17 digits) is kept as
-//!   text. Most numbers have one holder: a map to one `u32` (12-byte entries, the key
-//!   held as `[u32; 2]`), and a second map only for numbers held by several records.
+//!   text. Each (key, holder) is one 12-byte entry of one hash table ([`Numbers`]); the
+//!   holders of a shared number are found together by its hash.
+//!
+//! [`PhoneTable::reserve`] sizes it all once for a backfill or a load.
 //!
 //! Hand-written rather than a crate: what makes it small is knowing the shape of the data
 //! (Salesforce Ids, E.164 digits, a handful of fields); the hash tables are `hashbrown`'s.
@@ -92,6 +95,18 @@ impl Ids {
         self.ids.get(n as usize)
     }
 
+    fn reserve(&mut self, additional: usize) {
+        self.ids.reserve_exact(additional);
+        let Ids {
+            ids,
+            positions,
+            hasher,
+        } = self;
+        positions.reserve(additional, |&m| {
+            ids.get(m as usize).map_or(0, |held| hasher.hash_one(held))
+        });
+    }
+
     fn unpack(&self, n: u32) -> Option<SalesforceId> {
         if n == NONE {
             return None;
@@ -100,7 +115,8 @@ impl Ids {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.ids.capacity() * size_of::<PackedId>() + self.positions.capacity() * (4 + 1)
+        let buckets = (self.positions.capacity() * 8 / 7).next_power_of_two();
+        self.ids.capacity() * size_of::<PackedId>() + buckets * (4 + 1)
     }
 }
 
@@ -222,7 +238,8 @@ impl Slot {
 /// The phone fields callsync reads, by tag; any other field name is stored with its name.
 const PHONE_FIELDS: [&str; 3] = ["Phone", "MobilePhone", "PersonMobilePhone"];
 
-/// Tags of a text blob's entries: `[count] ([tag] [len] bytes)*`, `len` a LEB128 varint.
+/// Tags of a text blob's entries: `[count] ([tag] [len] bytes)*`, `len` a LEB128 varint;
+/// a phone's value is preceded by its [`key_tag`].
 const TAG_NAME: u8 = 1;
 const TAG_COMPANY: u8 = 2;
 const TAG_ACCOUNT_NAME: u8 = 3;
@@ -238,15 +255,39 @@ struct Texts {
     company: Option<String>,
     account_name: Option<String>,
     phones: Vec<(String, String)>,
+    /// Each phone's [`key_tag`], beside `phones`.
+    tags: Vec<u8>,
 }
 
-fn encode_texts(candidate: &Candidate) -> Vec<u8> {
+/// A byte summing up a number key, kept beside each searched phone field so that a lookup
+/// hands matching only the fields that may hold its number (`PhoneTable::candidates`):
+/// reading a spelling is most of the cost of a match, and a number shared by forty records
+/// would otherwise have all their other numbers read too. Equal keys have equal tags; `0`
+/// is "not known" (a field not searched, or one that is not a number), which is never
+/// left out.
+fn key_tag(key: &TableKey) -> u8 {
+    let mixed = match key {
+        TableKey::Numeric(value) => *value,
+        TableKey::Text(text) => text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        }),
+    };
+    // Fibonacci hashing: the top bits of the product depend on every bit of the key.
+    ((mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as u8) + 1
+}
+
+/// Encodes a record's strings; `tags` holds each phone's [`key_tag`], in order.
+fn encode_texts(candidate: &Candidate, tags: &[u8]) -> Vec<u8> {
     let mut blob = vec![0u8];
     let mut count = 0u8;
-    let mut put = |blob: &mut Vec<u8>, tag: Option<u8>, text: &str| {
+    // `tag` starts an entry; `key_tag` goes just before the string (a phone's value).
+    let mut put = |blob: &mut Vec<u8>, tag: Option<u8>, key_tag: Option<u8>, text: &str| {
         if let Some(tag) = tag {
             blob.push(tag);
             count = count.saturating_add(1);
+        }
+        if let Some(key_tag) = key_tag {
+            blob.push(key_tag);
         }
         let mut len = text.len();
         loop {
@@ -266,15 +307,16 @@ fn encode_texts(candidate: &Candidate) -> Vec<u8> {
         (TAG_ACCOUNT_NAME, &candidate.account_name),
     ] {
         if let Some(text) = text {
-            put(&mut blob, Some(tag), text);
+            put(&mut blob, Some(tag), None, text);
         }
     }
-    for (field, value) in &candidate.phones {
+    for (i, (field, value)) in candidate.phones.iter().enumerate() {
+        let key_tag = Some(tags.get(i).copied().unwrap_or(0));
         match PHONE_FIELDS.iter().position(|known| known == field) {
-            Some(i) => put(&mut blob, Some(TAG_PHONE + i as u8), value),
+            Some(known) => put(&mut blob, Some(TAG_PHONE + known as u8), key_tag, value),
             None => {
-                put(&mut blob, Some(TAG_OTHER_PHONE), field);
-                put(&mut blob, None, value);
+                put(&mut blob, Some(TAG_OTHER_PHONE), None, field);
+                put(&mut blob, None, key_tag, value);
             }
         }
     }
@@ -317,10 +359,14 @@ fn decode_texts(blob: &[u8]) -> Option<Texts> {
             TAG_ACCOUNT_NAME => texts.account_name = Some(read_text(blob, &mut at)?),
             TAG_OTHER_PHONE => {
                 let field = read_text(blob, &mut at)?;
+                texts.tags.push(*blob.get(at)?);
+                at += 1;
                 texts.phones.push((field, read_text(blob, &mut at)?));
             }
             tag if (TAG_PHONE..TAG_PHONE + PHONE_FIELDS.len() as u8).contains(&tag) => {
                 let field = PHONE_FIELDS[usize::from(tag - TAG_PHONE)];
+                texts.tags.push(*blob.get(at)?);
+                at += 1;
                 texts
                     .phones
                     .push((field.to_owned(), read_text(blob, &mut at)?));
@@ -338,54 +384,43 @@ fn decode_phones(blob: &[u8]) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// Text blobs in chunks of [`CHUNK`] bytes: one `Vec` doubling to a few hundred MB would
-/// leave up to half of it unused; chunks waste at most the tail of each. A blob never
-/// spans two chunks (one longer than a chunk gets a chunk of its own).
+/// Every record's text blob, one after another in one buffer, found by offset.
+///
+/// One `Vec` rather than chunks, for the resident memory: a large buffer is its own
+/// anonymous mapping, so the capacity it has not written yet costs address space only,
+/// and it grows in place (glibc's `realloc` moves the pages with `mremap`, no copy).
+/// Smaller chunks sat among the short-lived allocations of the backfill (its pages of
+/// JSON) and kept the heap from giving them back: 20–30 MB at a million records
+/// (BENCHMARKS.md, "Fifth pass"). [`PhoneTable::reserve`] sizes it up front.
 #[derive(Debug, Default)]
 struct Arena {
-    chunks: Vec<Vec<u8>>,
+    bytes: Vec<u8>,
     /// Bytes of blobs no record refers to any more.
     garbage: usize,
-    /// Bytes of all blobs written.
-    written: usize,
 }
 
-const CHUNK_BITS: u32 = 20;
-const CHUNK: usize = 1 << CHUNK_BITS;
+/// Garbage worth rewriting the arena for, at the least.
+const WORTH_COMPACTING: usize = 4 << 20;
 
 impl Arena {
     /// Appends `blob`; `None` when the arena is full (4 GiB of text).
     fn push(&mut self, blob: &[u8]) -> Option<u32> {
-        let fits = self
-            .chunks
-            .last()
-            .is_some_and(|chunk| chunk.len() + blob.len() <= chunk.capacity());
-        if !fits {
-            if self.chunks.len() >= 1 << (32 - CHUNK_BITS) {
-                return None;
-            }
-            self.chunks.push(Vec::with_capacity(CHUNK.max(blob.len())));
-        }
-        let index = self.chunks.len() - 1;
-        let chunk = self.chunks.last_mut()?;
-        let start = chunk.len();
-        chunk.extend_from_slice(blob);
-        self.written += blob.len();
-        u32::try_from((index << CHUNK_BITS) | start).ok()
+        let start = u32::try_from(self.bytes.len()).ok()?;
+        u32::try_from(self.bytes.len() + blob.len()).ok()?;
+        self.bytes.extend_from_slice(blob);
+        Some(start)
     }
 
     fn blob(&self, at: u32) -> &[u8] {
-        let chunk = (at >> CHUNK_BITS) as usize;
-        let start = (at as usize) & (CHUNK - 1);
-        self.chunks
-            .get(chunk)
-            .and_then(|chunk| chunk.get(start..))
-            .unwrap_or(&[])
+        self.bytes.get(at as usize..).unwrap_or(&[])
+    }
+
+    fn written(&self) -> usize {
+        self.bytes.len()
     }
 
     fn heap_bytes(&self) -> usize {
-        self.chunks.iter().map(Vec::capacity).sum::<usize>()
-            + self.chunks.capacity() * size_of::<Vec<u8>>()
+        self.bytes.capacity()
     }
 }
 
@@ -400,8 +435,12 @@ fn blob_len(bytes: &[u8]) -> usize {
             return at;
         };
         at += 1;
+        let phone = tag == TAG_OTHER_PHONE || tag >= TAG_PHONE;
         let strings = if tag == TAG_OTHER_PHONE { 2 } else { 1 };
-        for _ in 0..strings {
+        for string in 0..strings {
+            if phone && string == strings - 1 {
+                at += 1; // the key tag before a phone's value
+            }
             let before = at;
             if read_text(bytes, &mut at).is_none() {
                 return before;
@@ -530,15 +569,89 @@ impl<K: Eq + std::hash::Hash + Clone> Holders<K> {
         self.one.len() + self.many.len()
     }
 
-    fn clear(&mut self) {
-        self.one.clear();
-        self.many.clear();
-    }
-
     fn heap_bytes(&self, key_size: usize) -> usize {
         self.one.capacity() * (key_size + 4 + 1)
             + self.many.capacity() * (key_size + size_of::<Vec<u32>>() + 1)
             + self.many.values().map(|v| v.capacity() * 4).sum::<usize>()
+    }
+}
+
+/// One holder of one packed number key: 12 bytes (the key as two `u32`s, which a `u64`
+/// would pad to 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Holding {
+    key: [u32; 2],
+    n: u32,
+}
+
+/// Packed number keys to the records holding them: one entry per (key, holder), the key
+/// repeated when several records hold it (found together by their hash). A key with
+/// several holders costs no allocation of its own: a map to a `Vec` per shared number put
+/// a hundred thousand small allocations among the backfill's short-lived ones, where they
+/// pinned the heap's pages.
+#[derive(Debug, Default)]
+struct Numbers {
+    holdings: HashTable<Holding>,
+    hasher: DefaultHashBuilder,
+    /// Distinct keys held.
+    keys: usize,
+}
+
+impl Numbers {
+    fn hash(&self, key: [u32; 2]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn holders(&self, key: [u32; 2]) -> impl Iterator<Item = u32> + '_ {
+        self.holdings
+            .iter_hash(self.hash(key))
+            .filter(move |holding| holding.key == key)
+            .map(|holding| holding.n)
+    }
+
+    fn add(&mut self, key: [u32; 2], n: u32) {
+        let mut held = false;
+        for m in self.holders(key) {
+            if m == n {
+                return;
+            }
+            held = true;
+        }
+        if !held {
+            self.keys += 1;
+        }
+        let hash = self.hash(key);
+        let hasher = &self.hasher;
+        self.holdings
+            .insert_unique(hash, Holding { key, n }, |holding| {
+                hasher.hash_one(holding.key)
+            });
+    }
+
+    fn remove(&mut self, key: [u32; 2], n: u32) {
+        let hash = self.hash(key);
+        let Ok(entry) = self
+            .holdings
+            .find_entry(hash, |holding| *holding == Holding { key, n })
+        else {
+            return;
+        };
+        entry.remove();
+        if self.holders(key).next().is_none() {
+            self.keys -= 1;
+        }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        let hasher = &self.hasher;
+        self.holdings
+            .reserve(additional, |holding| hasher.hash_one(holding.key));
+    }
+
+    fn heap_bytes(&self) -> usize {
+        // `capacity` is 7/8 of the buckets; each bucket is an entry and a control byte.
+        let buckets = (self.holdings.capacity() * 8 / 7).next_power_of_two();
+        buckets * (size_of::<Holding>() + 1)
     }
 }
 
@@ -550,9 +663,8 @@ pub(super) struct PhoneTable {
     /// By id number; `EMPTY` where the Id has no record.
     slots: Vec<Slot>,
     text: Arena,
-    /// Packed keys ([`numeric_key`]) as two `u32`s, so an entry of `numbers.one` is 12
-    /// bytes (key and id number) where a `u64` key would pad it to 16.
-    numbers: Holders<[u32; 2]>,
+    /// Packed keys ([`numeric_key`]).
+    numbers: Numbers,
     long_numbers: Holders<Box<str>>,
     records: usize,
 }
@@ -564,10 +676,25 @@ impl PhoneTable {
             ids: Ids::default(),
             slots: Vec::new(),
             text: Arena::default(),
-            numbers: Holders::default(),
+            numbers: Numbers::default(),
             long_numbers: Holders::default(),
             records: 0,
         }
+    }
+
+    /// Makes room for `records` more records, so that a backfill or a load builds the table
+    /// without growing it on the way: each growth of a hash table frees the old one, and
+    /// glibc answers a large free by raising its threshold for serving allocations from
+    /// its own mappings, so that everything after (the backfill's pages of JSON among
+    /// them) stays in its heaps for good; and a `Vec` that doubles ends with up to twice
+    /// the room it needs. Sized for the org at hand: about one Id in ten more than records
+    /// (Person Accounts' Contacts, owners), a number key and 48 bytes of text a record.
+    pub(super) fn reserve(&mut self, records: usize) {
+        let ids = records + records / 10 + 256;
+        self.ids.reserve(ids);
+        self.slots.reserve_exact(ids);
+        self.numbers.reserve(records + records / 4);
+        self.text.bytes.reserve(records * 48);
     }
 
     pub(super) fn region(&self) -> PhoneRegion {
@@ -581,7 +708,7 @@ impl PhoneTable {
 
     /// Distinct number keys held.
     pub(super) fn numbers(&self) -> usize {
-        self.numbers.len() + self.long_numbers.len()
+        self.numbers.keys + self.long_numbers.len()
     }
 
     /// What the table's allocations hold, in bytes (capacity, not only what is used): for
@@ -590,7 +717,7 @@ impl PhoneTable {
         self.ids.heap_bytes()
             + self.slots.capacity() * size_of::<Slot>()
             + self.text.heap_bytes()
-            + self.numbers.heap_bytes(size_of::<[u32; 2]>())
+            + self.numbers.heap_bytes()
             + self.long_numbers.heap_bytes(size_of::<Box<str>>())
             + self
                 .long_numbers
@@ -601,19 +728,38 @@ impl PhoneTable {
                 .sum::<usize>()
     }
 
+    /// The normal-form key of each of a record's phone fields (R3.6), `None` for a field
+    /// not searched (R3.2) or not a number.
+    fn phone_keys(
+        object: RecordObject,
+        phones: &[(String, String)],
+        region: PhoneRegion,
+    ) -> Vec<Option<TableKey>> {
+        let searched = object.searched_phone_fields();
+        phones
+            .iter()
+            .map(|(field, value)| {
+                searched
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(field))
+                    .then(|| PhoneNumber::parse(value, region).ok())
+                    .flatten()
+                    .map(|number| table_key(number.key()))
+            })
+            .collect()
+    }
+
     /// The normal-form keys of a record's searched phone fields (R3.2, R3.6), once each.
     fn keys_of(
         object: RecordObject,
         phones: &[(String, String)],
         region: PhoneRegion,
     ) -> Vec<TableKey> {
-        let searched = object.searched_phone_fields();
-        let mut keys: Vec<TableKey> = phones
-            .iter()
-            .filter(|(field, _)| searched.iter().any(|s| s.eq_ignore_ascii_case(field)))
-            .filter_map(|(_, value)| PhoneNumber::parse(value, region).ok())
-            .map(|number| table_key(number.key()))
-            .collect();
+        Self::distinct(Self::phone_keys(object, phones, region))
+    }
+
+    fn distinct(keys: Vec<Option<TableKey>>) -> Vec<TableKey> {
+        let mut keys: Vec<TableKey> = keys.into_iter().flatten().collect();
         keys.sort();
         keys.dedup();
         keys
@@ -637,7 +783,7 @@ impl PhoneTable {
 
     fn remove_key(&mut self, key: &TableKey, n: u32) {
         match key {
-            TableKey::Numeric(value) => self.numbers.remove(&halves(*value), n),
+            TableKey::Numeric(value) => self.numbers.remove(halves(*value), n),
             TableKey::Text(text) => self.long_numbers.remove(text, n),
         }
     }
@@ -673,7 +819,12 @@ impl PhoneTable {
             RecordObject::Account | RecordObject::Lead => Link::Nothing,
         };
         let n = self.ids.intern(id);
-        let Some(text) = self.text.push(&encode_texts(candidate)) else {
+        let keys = Self::phone_keys(candidate.object, &candidate.phones, self.region);
+        let tags: Vec<u8> = keys
+            .iter()
+            .map(|key| key.as_ref().map_or(0, key_tag))
+            .collect();
+        let Some(text) = self.text.push(&encode_texts(candidate, &tags)) else {
             tracing::error!("the phone index's text arena is full; a record was left out");
             return;
         };
@@ -692,7 +843,7 @@ impl PhoneTable {
             *place = slot;
         }
         self.records += 1;
-        for key in Self::keys_of(candidate.object, &candidate.phones, self.region) {
+        for key in Self::distinct(keys) {
             self.add_key(key, n);
         }
     }
@@ -736,11 +887,14 @@ impl PhoneTable {
     /// Rewrites the arena with only the blobs records refer to, once more than half of what
     /// it holds is garbage (and it is worth the work).
     fn compact_text_if_wasteful(&mut self) {
-        let alive = self.text.written - self.text.garbage;
-        if self.text.garbage < CHUNK * 4 || self.text.garbage < alive {
+        let alive = self.text.written() - self.text.garbage;
+        if self.text.garbage < WORTH_COMPACTING || self.text.garbage < alive {
             return;
         }
-        let mut fresh = Arena::default();
+        let mut fresh = Arena {
+            bytes: Vec::with_capacity(alive),
+            garbage: 0,
+        };
         for slot in self.slots.iter_mut().filter(|slot| !slot.is_empty()) {
             let blob = self.text.blob(slot.text);
             let blob = &blob[..blob_len(blob)];
@@ -752,35 +906,44 @@ impl PhoneTable {
         self.text = fresh;
     }
 
-    /// Puts every number in normal form again with another default region (R3.6).
+    /// Puts every number in normal form again with another default region (R3.6): the
+    /// table is built again, as the keys and their tags in the text change with it.
     pub(super) fn rekey(&mut self, region: PhoneRegion) {
-        self.region = region;
-        self.numbers.clear();
-        self.long_numbers.clear();
-        let mut keys = Vec::new();
-        for (n, slot) in self.slots.iter().enumerate() {
-            let Some(object) = slot.object() else {
-                continue;
-            };
-            let phones = decode_phones(self.text.blob(slot.text));
-            for key in Self::keys_of(object, &phones, region) {
-                keys.push((key, n as u32));
+        let mut rebuilt = PhoneTable::new(region);
+        rebuilt.reserve(self.records);
+        for n in 0..self.slots.len() {
+            if let Some(record) = self.unpack(n as u32) {
+                rebuilt.upsert(&record);
             }
         }
-        for (key, n) in keys {
-            self.add_key(key, n);
-        }
+        *self = rebuilt;
     }
 
     /// The record `n` as the sync read it.
     fn unpack(&self, n: u32) -> Option<IndexedRecord> {
+        self.unpack_holding(n, None)
+    }
+
+    /// [`Self::unpack`]; with `tag`, leaving out the phone fields whose key is known and
+    /// has another tag.
+    fn unpack_holding(&self, n: u32, tag: Option<u8>) -> Option<IndexedRecord> {
         let slot = self.slot(n)?;
         let texts = decode_texts(self.text.blob(slot.text))?;
+        let phones = match tag {
+            None => texts.phones,
+            Some(tag) => texts
+                .phones
+                .into_iter()
+                .zip(texts.tags)
+                .filter(|(_, held)| *held == 0 || *held == tag)
+                .map(|(phone, _)| phone)
+                .collect(),
+        };
         Some(IndexedRecord {
             candidate: Candidate {
                 object: slot.object()?,
                 id: self.ids.unpack(n)?,
-                phones: texts.phones,
+                phones,
                 last_modified: Timestamp::from_millisecond(slot.last_modified_ms).ok()?,
                 is_converted: slot.kind & CONVERTED != 0,
                 account_id: self.ids.unpack(slot.link().account()),
@@ -808,8 +971,14 @@ impl PhoneTable {
     }
 
     fn candidate_at(&self, n: u32) -> Option<Candidate> {
+        self.candidate_holding(n, None)
+    }
+
+    /// Record `n` as a candidate; with `tag`, only its phone fields that may hold a key
+    /// with that [`key_tag`] (and those whose key is not known), for matching.
+    fn candidate_holding(&self, n: u32, tag: Option<u8>) -> Option<Candidate> {
         let slot = self.slot(n)?;
-        let mut candidate = self.unpack(n)?.candidate;
+        let mut candidate = self.unpack_holding(n, tag)?.candidate;
         if candidate.object == RecordObject::Contact {
             candidate.account_name = self
                 .slot(slot.link().account())
@@ -822,11 +991,33 @@ impl PhoneTable {
     /// The candidates holding the number key `key`, a Contact's `Account.Name` read from
     /// its Account now (R4), so a renamed Account needs no change to its Contacts.
     pub(super) fn candidates(&self, key: &PhoneKey) -> Vec<Candidate> {
-        let held = match table_key(key) {
-            TableKey::Numeric(value) => self.numbers.get(&halves(value)),
-            TableKey::Text(text) => self.long_numbers.get(&text),
-        };
-        held.iter().filter_map(|&n| self.candidate_at(n)).collect()
+        self.holders_of(key, false)
+    }
+
+    /// [`Self::candidates`] for matching: each with only its phone fields that may hold
+    /// `key` (by [`key_tag`]). R3 picks the same record and field from these as from the
+    /// whole records — a field left out cannot hold the number — without reading every
+    /// other number of every record sharing this one.
+    pub(super) fn matching_candidates(&self, key: &PhoneKey) -> Vec<Candidate> {
+        self.holders_of(key, true)
+    }
+
+    fn holders_of(&self, key: &PhoneKey, only_matching: bool) -> Vec<Candidate> {
+        let key = table_key(key);
+        let tag = only_matching.then(|| key_tag(&key));
+        match key {
+            TableKey::Numeric(value) => self
+                .numbers
+                .holders(halves(value))
+                .filter_map(|n| self.candidate_holding(n, tag))
+                .collect(),
+            TableKey::Text(text) => self
+                .long_numbers
+                .get(&text)
+                .iter()
+                .filter_map(|&n| self.candidate_holding(n, tag))
+                .collect(),
+        }
     }
 }
 
@@ -976,7 +1167,8 @@ mod tests {
     #[test]
     fn r15_a_text_blob_decodes_to_what_was_encoded_and_its_length_is_known() {
         for record in assorted() {
-            let blob = encode_texts(&record.candidate);
+            let tags: Vec<u8> = (1..=record.candidate.phones.len() as u8).collect();
+            let blob = encode_texts(&record.candidate, &tags);
             assert_eq!(blob_len(&blob), blob.len());
             let mut trailing = blob.clone();
             trailing.extend_from_slice(&[9, 9, 9]);
@@ -985,6 +1177,7 @@ mod tests {
             assert_eq!(texts.company, record.candidate.company);
             assert_eq!(texts.account_name, record.candidate.account_name);
             assert_eq!(texts.phones, record.candidate.phones);
+            assert_eq!(texts.tags, tags);
         }
         assert!(decode_texts(&[1, 0x7E, 0]).is_none(), "an unknown tag");
         assert!(decode_texts(&[1, TAG_NAME, 5, b'a']).is_none(), "cut short");
@@ -1052,10 +1245,46 @@ mod tests {
         table.remove_if_older(&id(ids[0]), at(100));
         table.remove_if_older(&id(ids[1]), at(100));
         assert_eq!(table.candidates(&key("0312345678")).len(), 1);
-        assert!(table.numbers.many.is_empty(), "back to a single holder");
+        assert_eq!(table.numbers.holdings.len(), 1, "one holder left");
+        assert_eq!(table.numbers(), 1);
         table.remove_if_older(&id(ids[2]), at(100));
         assert_eq!(table.numbers(), 0);
         assert_eq!(table.records(), 0);
+    }
+
+    #[test]
+    fn r3_2_matching_candidates_keep_only_fields_that_may_hold_the_number() {
+        let mut table = PhoneTable::new(PhoneRegion::JAPAN);
+        let mut both = record(CONTACT, RecordObject::Contact, "06-1111-2222", 10);
+        both.candidate.phones.push((
+            "MobilePhone".to_owned(),
+            "０３－１２３４－５６７８".to_owned(),
+        ));
+        both.candidate
+            .phones
+            .push(("Fax".to_owned(), "03-1234-5678".to_owned()));
+        table.upsert(&both);
+        let whole = table.candidates(&key("03-1234-5678"));
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].phones, both.candidate.phones, "whole, as stored");
+        let narrowed = table.matching_candidates(&key("03-1234-5678"));
+        assert_eq!(
+            narrowed[0].phones,
+            vec![
+                (
+                    "MobilePhone".to_owned(),
+                    "０３－１２３４－５６７８".to_owned()
+                ),
+                // Not searched (R3.2): its key is not known, so it is never left out.
+                ("Fax".to_owned(), "03-1234-5678".to_owned()),
+            ],
+            "the other number's field is left out"
+        );
+        assert_eq!(
+            key_tag(&table_key(&key("03-1234-5678"))),
+            key_tag(&table_key(&key("+81312345678"))),
+            "one number, one tag, whatever the spelling"
+        );
     }
 
     #[test]
@@ -1147,12 +1376,12 @@ mod tests {
             table.upsert(&first);
         }
         assert!(
-            table.text.written - table.text.garbage <= 2_000_000,
+            table.text.written() - table.text.garbage <= 2_000_000,
             "garbage was dropped: {} written, {} garbage",
-            table.text.written,
+            table.text.written(),
             table.text.garbage
         );
-        assert!(table.text.heap_bytes() < 20 * CHUNK);
+        assert!(table.text.heap_bytes() < 5 * WORTH_COMPACTING);
         assert_eq!(table.get(&id(CONTACT)), Some(first));
         assert_eq!(table.get(&kept.candidate.id), Some(kept));
     }
@@ -1160,7 +1389,7 @@ mod tests {
     #[test]
     fn r15_a_slot_is_32_bytes_and_its_link_is_the_id_its_object_refers_to() {
         assert_eq!(size_of::<Slot>(), 32);
-        assert_eq!(size_of::<([u32; 2], u32)>(), 12, "a number entry");
+        assert_eq!(size_of::<Holding>(), 12, "a number entry");
         assert_eq!(Link::of(RecordObject::Contact, 7, NONE), Link::Account(7));
         assert_eq!(
             Link::of(RecordObject::PersonAccount, NONE, 9),

@@ -35,6 +35,15 @@ impl Store {
         Ok(())
     }
 
+    /// How many index records of `org_id` are stored: what a load makes room for.
+    pub async fn count_index_records(&self, org_id: &str) -> anyhow::Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM phone_index_records WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+    }
+
     /// The stored sync state of `org_id`'s index (JSON), if it was ever synced.
     pub async fn index_state(&self, org_id: &str) -> anyhow::Result<Option<String>> {
         let row = sqlx::query("SELECT state FROM phone_index_state WHERE org_id = $1")
