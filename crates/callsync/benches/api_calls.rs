@@ -142,16 +142,7 @@ fn main() -> anyhow::Result<()> {
             let connection = callsync::crm::SalesforceConnection::of_sandbox(&sandbox);
             let client = callsync::crm::Connections::new(callsync::crm::ClientOptions::default())
                 .default_user_client(&org.id, &connection)?;
-            let index = store.indexes().org(&org.id);
-            callsync::index::backfill(
-                &store,
-                &index,
-                &client,
-                Settings::default().region(),
-                false,
-                &|_| {},
-            )
-            .await?;
+            let index = support::backfill_index(&store, &org.id, &client).await?;
             println!(
                 "phone index: {} records backfilled before the trace (not counted below)",
                 index.status().records

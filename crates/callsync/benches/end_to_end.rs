@@ -150,16 +150,7 @@ fn main() -> anyhow::Result<()> {
                 callsync::crm::Connections::new(callsync::crm::ClientOptions::default());
             for org in &bench_orgs {
                 let client = connections.default_user_client(&org.id, &connection)?;
-                let index = store.indexes().org(&org.id);
-                callsync::index::backfill(
-                    &store,
-                    &index,
-                    &client,
-                    Settings::default().region(),
-                    false,
-                    &|_| {},
-                )
-                .await?;
+                support::backfill_index(&store, &org.id, &client).await?;
             }
             println!(
                 "phone index: {} organisation(s) backfilled in {:.1} s before the load (not \

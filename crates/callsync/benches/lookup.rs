@@ -304,26 +304,15 @@ async fn measure(
         let connection = callsync::crm::SalesforceConnection::from_json(&link.connection_json())?;
         let client = callsync::crm::Connections::new(callsync::crm::ClientOptions::default())
             .default_user_client(&org.id, &connection)?;
-        let index = store.indexes().org(&org.id);
         let started = Instant::now();
         // On the runtime's worker threads, as `serve`'s background sync runs it, not on
         // this benchmark's own thread: what a thread allocates (libphonenumber's pattern
         // caches, the backfill's garbage) stays with that thread.
-        let backfill = {
-            let (store, index, client) = (store.clone(), index.clone(), client.clone());
-            tokio::spawn(async move {
-                callsync::index::backfill(
-                    &store,
-                    &index,
-                    &client,
-                    Settings::default().region(),
-                    false,
-                    &|_| {},
-                )
-                .await
-            })
+        let index = {
+            let (store, org_id) = (store.clone(), org.id.clone());
+            tokio::spawn(async move { support::backfill_index(&store, &org_id, &client).await })
+                .await??
         };
-        backfill.await??;
         figures.backfill = Some(started.elapsed());
         figures.index_records = index.status().records;
         figures.index_bytes = index.status().memory_bytes;

@@ -489,6 +489,26 @@ pub async fn create_org_linked(
     })
 }
 
+/// Backfills `org_id`'s phone index (R15) from Salesforce through `client`, with the default
+/// region, no rebuild and no progress bar: what every benchmark with the index does first.
+pub async fn backfill_index(
+    store: &Store,
+    org_id: &str,
+    client: &salesforce::Client,
+) -> anyhow::Result<std::sync::Arc<callsync::index::OrgIndex>> {
+    let index = store.indexes().org(org_id);
+    callsync::index::backfill(
+        store,
+        &index,
+        client,
+        Settings::default().region(),
+        false,
+        &|_| {},
+    )
+    .await?;
+    Ok(index)
+}
+
 /// callsync's API on a free loopback port, until [`RunningApi::stop`].
 #[derive(Debug)]
 pub struct RunningApi {

@@ -268,9 +268,10 @@ struct Texts {
 fn key_tag(key: &TableKey) -> u8 {
     let mixed = match key {
         TableKey::Numeric(value) => *value,
-        TableKey::Text(text) => text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        }),
+        // std's SipHash with its fixed keys: the same text, the same tag, in any table.
+        TableKey::Text(text) => {
+            std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(text)
+        }
     };
     // Fibonacci hashing: the top bits of the product depend on every bit of the key.
     ((mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as u8) + 1
