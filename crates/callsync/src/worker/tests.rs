@@ -184,26 +184,34 @@ on_both_backends! {
     async fn r9_a_slow_call_holds_up_only_itself_and_shutdown_finishes_it(db: &TestDatabase) {
         let config = WorkerConfig { batch: 2, per_org_concurrency: 2, poll_interval_ms: 20, ..WorkerConfig::default() };
         let (sandbox, store, worker) = world_with(db, &Settings::default(), config).await;
-        // The first Task create, whichever call sends it, takes six seconds.
+        // The first single-record Task create takes six seconds: c1's, sent before the
+        // other calls exist (had two creates met in R14's queue, they would have gone
+        // together as one collection request, and none would have been slow).
         let slow = Duration::from_secs(6);
         sandbox.faults().set_plan(FaultPlan {
             script: vec![Some(Fault::Latency { millis: u64::try_from(slow.as_millis()).unwrap() })],
             script_filter: FaultFilter { methods: vec!["POST".into()], path_contains: Some("/sobjects/Task".into()) },
             ..FaultPlan::default()
         });
+        let creates_sent = || {
+            sandbox.counters().by_endpoint.iter()
+                .filter(|(endpoint, _)| endpoint.starts_with("POST ") && endpoint.ends_with("/sobjects/{object}"))
+                .map(|(_, count)| count)
+                .sum::<u64>()
+        };
         let calls = ["c1", "c2", "c3", "c4"];
-        for call in calls {
+        let ingest = async |call: &str| {
             let events = [
                 call_event(call, "dialing", 0, json!({})),
                 call_event(call, "answered", 5, json!({})),
                 call_event(call, "ended", 35, json!({"talk_seconds": 30, "outcome": "answered"})),
             ];
             store.ingest("acme", &events, Timestamp::now()).await.unwrap();
-        }
+        };
         let synced = async || {
             let mut synced = Vec::new();
             for call in calls {
-                if store.call("acme", call).await.unwrap().unwrap().sync_state == SyncState::Synced {
+                if store.call("acme", call).await.unwrap().is_some_and(|row| row.sync_state == SyncState::Synced) {
                     synced.push(call);
                 }
             }
@@ -211,18 +219,33 @@ on_both_backends! {
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(worker.run(async move { stopped.await.ok(); }));
+        let started = std::time::Instant::now();
+        ingest("c1").await;
+        while creates_sent() == 0 {
+            assert!(started.elapsed() < slow, "c1's create was never sent");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for call in &calls[1..] {
+            ingest(call).await;
+        }
 
         // With two calls in flight at most, the three others pass the slow one, long
         // before its request ends (in rounds of two, the third could not start before).
-        let started = std::time::Instant::now();
-        while synced().await.len() < 3 {
-            assert!(started.elapsed() < slow, "only {:?} synced while one call was slow", synced().await);
+        // The time is read after the states, so three seen in time means c1 was not done.
+        loop {
+            let now = synced().await;
+            let elapsed = started.elapsed();
+            assert!(elapsed < slow, "only {now:?} synced while c1 was slow");
+            if now.len() >= 3 {
+                assert_eq!(now, ["c2", "c3", "c4"], "the slow call is still in flight");
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(synced().await.len(), 3, "the slow call is still in flight");
 
         stop.send(()).unwrap();
         running.await.unwrap();
+        assert!(started.elapsed() >= slow, "c1's create was the slow one");
         assert_eq!(synced().await, calls, "shutdown finishes the call in flight");
         assert_eq!(store.queue_depth().await.unwrap(), 0);
         assert_eq!(sandbox.org().records("Task").len(), 4, "one Task per call");
