@@ -244,15 +244,38 @@ pub fn choose_record_for_number(
     region: PhoneRegion,
 ) -> Option<Match> {
     let customer = PhoneNumber::parse(number, region).ok()?;
+    choose_record_for_parsed(&customer, candidates, region, |_, _| None)
+}
+
+/// [`choose_record_for_number`] for a number already read, where the caller may know
+/// already whether a stored spelling is that number: `known(c, p)` answers for phone `p`
+/// of `candidates[c]` — `Some(verdict)` is taken as said, `None` has the spelling read now.
+///
+/// R15's phone index read every spelling once, when it stored it, and keeps its normal
+/// form's key (R3.6); reading a spelling is most of the cost of a match, and a number
+/// shared by a hundred records comes in every spelling people type, so the screen pop
+/// (under a millisecond) asks the index rather than read them again. The rules stay here:
+/// which fields count (R3.2), converted Leads (R3.5), the order (R3.3, R3.4).
+pub fn choose_record_for_parsed(
+    customer: &PhoneNumber,
+    candidates: &[Candidate],
+    region: PhoneRegion,
+    known: impl Fn(usize, usize) -> Option<bool>,
+) -> Option<Match> {
     // Whether a spelling is the customer's number, by spelling: the records sharing a
-    // number (an office line on forty Contacts) repeat a handful of spellings, and reading
-    // one is most of a match's cost (R15: the screen pop answers in under a millisecond).
+    // number (an office line on forty Contacts) repeat a handful of spellings.
     let mut same: HashMap<&str, bool> = HashMap::new();
     candidates
         .iter()
-        .filter(|candidate| !(candidate.object == RecordObject::Lead && candidate.is_converted))
-        .filter_map(|candidate| {
-            matching_field(candidate, &customer, region, &mut same).map(|field| (candidate, field))
+        .enumerate()
+        .filter(|(_, candidate)| {
+            !(candidate.object == RecordObject::Lead && candidate.is_converted)
+        })
+        .filter_map(|(at, candidate)| {
+            matching_field(candidate, customer, region, &mut same, |phone| {
+                known(at, phone)
+            })
+            .map(|field| (candidate, field))
         })
         .min_by(|(left, _), (right, _)| {
             left.object
@@ -265,28 +288,34 @@ pub fn choose_record_for_number(
 }
 
 /// The first searched phone field of `candidate` holding `customer`'s number; `same`
-/// remembers the spellings already read.
+/// remembers the spellings already read, `known` is what the caller knows of each phone
+/// (by its position in `candidate.phones`).
 fn matching_field<'a>(
     candidate: &'a Candidate,
     customer: &PhoneNumber,
     region: PhoneRegion,
     same: &mut HashMap<&'a str, bool>,
+    known: impl Fn(usize) -> Option<bool>,
 ) -> Option<String> {
     let searched = candidate.object.searched_phone_fields();
     candidate
         .phones
         .iter()
-        .filter(|(field, _)| {
+        .enumerate()
+        .filter(|(_, (field, _))| {
             searched
                 .iter()
                 .any(|allowed| allowed.eq_ignore_ascii_case(field))
         })
-        .find(|(_, value)| {
-            *same.entry(value.as_str()).or_insert_with(|| {
-                PhoneNumber::parse(value, region).is_ok_and(|number| number.same_number(customer))
+        .find(|(phone, (_, value))| {
+            known(*phone).unwrap_or_else(|| {
+                *same.entry(value.as_str()).or_insert_with(|| {
+                    PhoneNumber::parse(value, region)
+                        .is_ok_and(|number| number.same_number(customer))
+                })
             })
         })
-        .map(|(field, _)| field.clone())
+        .map(|(_, (field, _))| field.clone())
 }
 
 #[cfg(test)]
@@ -440,6 +469,57 @@ pub(crate) mod tests {
             choose_record_for_number("非通知", &candidates, PhoneRegion::JAPAN),
             None
         );
+    }
+
+    #[test]
+    fn r15_what_the_caller_knows_of_a_spelling_replaces_reading_it_but_not_the_rules() {
+        let customer = PhoneNumber::parse("03-1234-5678", PhoneRegion::JAPAN).unwrap();
+        let mut converted = candidate(RecordObject::Lead, LEAD, "Phone", "0312345678", 9);
+        converted.is_converted = true;
+        let mut fax = candidate(RecordObject::Contact, CONTACT, "Fax", "0312345678", 8);
+        fax.phones.push(("MobilePhone".into(), "not read".into()));
+        let candidates = [
+            converted,
+            fax,
+            candidate(RecordObject::Contact, CONTACT_2, "Phone", "03-9999-9999", 0),
+            candidate(RecordObject::Account, ACCOUNT, "Phone", "0312345678", 5),
+        ];
+        // Nothing known: every spelling is read, as `choose_record_for_number` does.
+        let read =
+            choose_record_for_parsed(&customer, &candidates, PhoneRegion::JAPAN, |_, _| None);
+        assert_eq!(
+            read,
+            choose_record_for_number("03-1234-5678", &candidates, PhoneRegion::JAPAN)
+        );
+        assert_eq!(
+            read.unwrap().record_id.to_15(),
+            ACCOUNT,
+            "R3.3: only the Account holds it"
+        );
+
+        // Told that every phone holds the number: a converted Lead still never matches
+        // (R3.5), a Fax never counts (R3.2), and the Contacts now outrank the Account
+        // (R3.3), the later one first (R3.4), by the field said to hold it.
+        let told = choose_record_for_parsed(&customer, &candidates, PhoneRegion::JAPAN, |_, _| {
+            Some(true)
+        })
+        .unwrap();
+        assert_eq!(told.record_id.to_15(), CONTACT);
+        assert_eq!(
+            told.matched_by,
+            MatchedBy::Phone {
+                field: "MobilePhone".into()
+            }
+        );
+
+        // Told that a phone does not hold it: it is not read.
+        let denied = choose_record_for_parsed(
+            &customer,
+            &candidates,
+            PhoneRegion::JAPAN,
+            |candidate, _| (candidate == 3).then_some(false),
+        );
+        assert_eq!(denied, None);
     }
 
     #[test]

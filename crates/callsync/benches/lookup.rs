@@ -11,11 +11,12 @@
 //! The sandbox runs in a child process (this same binary, started with `--sandbox-child`),
 //! as Salesforce is another machine in production: callsync's resident memory is then its
 //! own, and the sandbox's is measured apart. Lookups are made one at a time, as a phone
-//! client does. callsync keeps no phone index of its own: a lookup asks Salesforce live, a
-//! known number with one composite request of SOQL queries, and with a SOSL search as well
-//! when those find nothing (`crm::matching`). The time each lookup spent waiting on those
-//! requests is measured from the `salesforce` client's `salesforce_request` spans, so the
-//! figures split into Salesforce's part (here the sandbox's) and callsync's own.
+//! client does. With `--live` a lookup asks Salesforce: a known number with one composite
+//! request of SOQL queries, and with a SOSL search as well when those find nothing
+//! (`crm::matching`). The time each lookup spent waiting on Salesforce requests (with the
+//! index: none, unless it fell back) is measured from the `salesforce` client's
+//! `salesforce_request` spans, so the figures split into Salesforce's part (here the
+//! sandbox's) and callsync's own.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic is a failure
 
 mod support;

@@ -14,7 +14,7 @@ use callsync_core::call::Call;
 use callsync_core::event::{ClickToCall, Direction, Event, EventBody};
 use callsync_core::ids::{CallId, EventId, OrgId, SalesforceId};
 use callsync_core::matching::{Candidate, Match, RecordObject, choose_record};
-use callsync_core::phone::PhoneRegion;
+use callsync_core::phone::{PhoneNumber, PhoneRegion};
 use jiff::Timestamp;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -183,7 +183,9 @@ impl World {
             let call = call_from(number, Timestamp::UNIX_EPOCH);
             // As matching reads it: the candidates' fields narrowed to those that may hold
             // the number (`OrgIndex::choose`), the match then carrying its record whole.
-            let indexed = index.choose(&call, number, REGION);
+            let indexed = PhoneNumber::parse(number, REGION)
+                .ok()
+                .and_then(|number| index.choose(&number, REGION));
             assert_eq!(
                 indexed,
                 choose_record(&call, &index.candidates(number, REGION), REGION),
@@ -463,11 +465,11 @@ async fn r15_a_cold_index_falls_back_to_live_matching() {
         "Contact",
         json!({"LastName": "Ito", "Phone": "03-7777-0002"}),
     );
-    let found =
-        index::find_record_for_number(&world.store, ORG, &world.client, "0377770002", REGION)
-            .await
-            .unwrap()
-            .expect("live matching finds it");
+    let number = PhoneNumber::parse("0377770002", REGION).unwrap();
+    let found = index::find_record_for_number(&world.store, ORG, &world.client, &number, REGION)
+        .await
+        .unwrap()
+        .expect("live matching finds it");
     assert_eq!(found.record_id.to_18(), contact);
     assert_eq!(world.store.indexes().org(ORG).status().state, "cold");
 }

@@ -123,7 +123,7 @@ pub(super) async fn lookup(
         .default_user_client(&org.id, &connection)
         .map_err(|error| salesforce_failure(NOT_DONE, Step::Auth, &error, Some(&settings)))?;
     let found =
-        crate::index::find_record_for_number(&state.store, &org.id, &client, &input, region)
+        crate::index::find_record_for_number(&state.store, &org.id, &client, &parsed, region)
             .await
             .map_err(|error| salesforce_failure(NOT_DONE, Step::Match, &error, Some(&settings)))?;
     Ok(Json(Lookup {

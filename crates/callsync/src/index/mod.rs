@@ -5,8 +5,9 @@
 //! - Stored in callsync's database (`store/index.rs`), so a restart does not refetch the
 //!   org; served from memory as a map from number key to the Ids holding it.
 //! - Filled by a resumable backfill and kept fresh by incremental sync (`sync.rs`).
-//! - The index supplies candidates only: `callsync_core::matching::choose_record`, the same
-//!   function that judges live candidates, picks the winner.
+//! - The index supplies candidates only: `callsync_core::matching` picks the winner with
+//!   the rules it applies to live candidates (`choose_record_for_parsed`, told which of
+//!   the index's spellings surely are the number so they are not read again).
 //! - Cold (never backfilled, still loading) or failing: [`find_record`] and
 //!   [`find_record_for_number`] ask Salesforce live (`crm`), never answer empty (R15).
 
@@ -18,10 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use callsync_core::call::Call;
-use callsync_core::event::{Direction, Event, EventBody};
-use callsync_core::ids::{CallId, EventId, OrgId, SalesforceId};
-use callsync_core::matching::{Candidate, Match, RecordSearch, choose_record, record_search};
-use callsync_core::phone::{PhoneKey, PhoneNumber, PhoneRegion};
+use callsync_core::ids::SalesforceId;
+use callsync_core::matching::{
+    Candidate, Match, RecordSearch, choose_record, choose_record_for_parsed, record_search,
+};
+use callsync_core::phone::{PhoneNumber, PhoneRegion};
 use jiff::Timestamp;
 use salesforce::Client;
 use serde::{Deserialize, Serialize};
@@ -255,37 +257,45 @@ impl OrgIndex {
     /// The candidates the index holds for `number`: every record with a searched phone
     /// field holding it in normal form, with a Contact's `Account.Name` filled in (R4).
     pub fn candidates(&self, number: &str, region: PhoneRegion) -> Vec<Candidate> {
-        self.holders(number, region, PhoneTable::candidates)
+        match PhoneNumber::parse(number, region) {
+            Ok(number) => self.read_table(region, |table| table.candidates(number.key())),
+            Err(_) => Vec::new(),
+        }
     }
 
-    /// R3 for `call` among the records the index holds for its customer `number`: the
-    /// record and field `choose_record` picks from whole candidates, handed only the phone
-    /// fields that may hold the number (`PhoneTable::matching_candidates`); the match then
-    /// carries its record whole, as a live match does.
-    pub fn choose(&self, call: &Call, number: &str, region: PhoneRegion) -> Option<Match> {
-        let candidates = self.holders(number, region, PhoneTable::matching_candidates);
-        let mut found = choose_record(call, &candidates, region)?;
+    /// R3 for the number `customer` (read with `region`) among the records the index holds
+    /// for it: the record and field `choose_record` picks from whole candidates. Matching
+    /// is handed only the phone fields that may hold the number, and told which surely do
+    /// (`PhoneTable::matching_candidates`), so a spelling stored in the index is not read
+    /// again; the match then carries its record whole, as a live match does.
+    ///
+    /// This is also a call's R3 when it has no click-to-call record of an object callsync
+    /// links (`record_search` gives `RecordSearch::Number`): an Id of another object can
+    /// never be one of the candidates, so `choose_record` would decide by the number.
+    pub fn choose(&self, customer: &PhoneNumber, region: PhoneRegion) -> Option<Match> {
+        let holders = self.read_table(region, |table| table.matching_candidates(customer.key()));
+        let sure = |at: usize, phone: usize| {
+            holders
+                .sure
+                .get(at)
+                .is_some_and(|sure| phone < 32 && sure & (1 << phone) != 0)
+                .then_some(true)
+        };
+        let mut found = choose_record_for_parsed(customer, &holders.candidates, region, sure)?;
         if found.candidate.is_some() {
             found.candidate = self.record(&found.record_id).or(found.candidate);
         }
         Some(found)
     }
 
-    fn holders(
-        &self,
-        number: &str,
-        region: PhoneRegion,
-        read: fn(&PhoneTable, &PhoneKey) -> Vec<Candidate>,
-    ) -> Vec<Candidate> {
-        let Ok(number) = PhoneNumber::parse(number, region) else {
-            return Vec::new();
-        };
+    /// `read` of the table, its keys in normal form for `region`; empty when not loaded.
+    fn read_table<T: Default>(&self, region: PhoneRegion, read: impl Fn(&PhoneTable) -> T) -> T {
         {
             let guard = self.table.read().unwrap_or_else(|p| p.into_inner());
             if let Some(table) = guard.as_ref()
                 && table.region() == region
             {
-                return read(table, number.key());
+                return read(table);
             }
         }
         // The organisation changed its default region: keys are put in normal form again.
@@ -293,9 +303,9 @@ impl OrgIndex {
         match guard.as_mut() {
             Some(table) => {
                 table.rekey(region);
-                read(table, number.key())
+                read(table)
             }
-            None => Vec::new(),
+            None => T::default(),
         }
     }
 
@@ -460,7 +470,8 @@ pub async fn find_record(
             }
             Ok(call
                 .customer_number()
-                .and_then(|number| index.choose(call, number, region)))
+                .and_then(|number| PhoneNumber::parse(number, region).ok())
+                .and_then(|number| index.choose(&number, region)))
         }
         Ok(false) => crm::find_record(client, call, region).await,
         Err(error) => {
@@ -471,28 +482,23 @@ pub async fn find_record(
 }
 
 /// The screen pop's R3 (`GET /v1/lookup`): from the index when it is warm, otherwise live
-/// with [`crm::find_record_for_number`].
+/// with [`crm::find_record_for_number`]. `number` was read with `region`.
 pub async fn find_record_for_number(
     store: &Store,
     org_id: &str,
     client: &Client,
-    number: &str,
+    number: &PhoneNumber,
     region: PhoneRegion,
 ) -> Result<Option<Match>, CrmError> {
     let index = store.indexes().org(org_id);
     // No request on the screen pop's path unless the index is older than MAX_AGE: it must
     // answer while the phone rings.
     match index.fresh(store, client, region, recent()).await {
-        Ok(true) => {
-            let Some(call) = lookup_call(number) else {
-                return Ok(None);
-            };
-            Ok(index.choose(&call, number, region))
-        }
-        Ok(false) => crm::find_record_for_number(client, number, region).await,
+        Ok(true) => Ok(index.choose(number, region)),
+        Ok(false) => crm::find_record_for_number(client, number.input(), region).await,
         Err(error) => {
             tracing::warn!(org = org_id, error = %error, "the phone index cannot be trusted now; looking up live");
-            crm::find_record_for_number(client, number, region).await
+            crm::find_record_for_number(client, number.input(), region).await
         }
     }
 }
@@ -502,26 +508,6 @@ fn recent() -> Timestamp {
     let now = Timestamp::now();
     now.checked_sub(jiff::SignedDuration::try_from(MAX_AGE).unwrap_or_default())
         .unwrap_or(now)
-}
-
-/// A call that carries only `number`, for the screen pop: `choose_record` reads the
-/// customer number from a call. (The same shape as `crm::matching`'s, which is private
-/// there.)
-fn lookup_call(number: &str) -> Option<Call> {
-    let event = Event {
-        id: EventId::parse("lookup").ok()?,
-        org: OrgId::parse("lookup").ok()?,
-        call_id: CallId::parse("lookup").ok()?,
-        user: None,
-        occurred_at: Timestamp::UNIX_EPOCH,
-        direction: Direction::Outbound,
-        user_number: None,
-        customer_number: Some(number.to_owned()),
-        click_to_call: None,
-        predictive: None,
-        body: EventBody::Dialing,
-    };
-    Call::fold(&[event]).ok()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -326,7 +326,7 @@ fn encode_texts(candidate: &Candidate, tags: &[u8]) -> Vec<u8> {
 }
 
 /// Reads one varint-prefixed string at `*at`.
-fn read_text(blob: &[u8], at: &mut usize) -> Option<String> {
+fn read_text<'a>(blob: &'a [u8], at: &mut usize) -> Option<&'a str> {
     let mut len = 0usize;
     let mut shift = 0;
     loop {
@@ -343,26 +343,35 @@ fn read_text(blob: &[u8], at: &mut usize) -> Option<String> {
     }
     let text = std::str::from_utf8(blob.get(*at..*at + len)?).ok()?;
     *at += len;
-    Some(text.to_owned())
+    Some(text)
 }
 
 /// Decodes a blob (from its first byte; it may run on past its end, into the next one).
 fn decode_texts(blob: &[u8]) -> Option<Texts> {
+    decode(blob, true)
+}
+
+/// [`decode_texts`]; without `names`, the name, company and account name are skipped
+/// (matching does not read them).
+fn decode(blob: &[u8], names: bool) -> Option<Texts> {
     let count = *blob.first()?;
     let mut at = 1;
     let mut texts = Texts::default();
+    let name = |text: &str| names.then(|| text.to_owned());
     for _ in 0..count {
         let tag = *blob.get(at)?;
         at += 1;
         match tag {
-            TAG_NAME => texts.name = Some(read_text(blob, &mut at)?),
-            TAG_COMPANY => texts.company = Some(read_text(blob, &mut at)?),
-            TAG_ACCOUNT_NAME => texts.account_name = Some(read_text(blob, &mut at)?),
+            TAG_NAME => texts.name = name(read_text(blob, &mut at)?),
+            TAG_COMPANY => texts.company = name(read_text(blob, &mut at)?),
+            TAG_ACCOUNT_NAME => texts.account_name = name(read_text(blob, &mut at)?),
             TAG_OTHER_PHONE => {
-                let field = read_text(blob, &mut at)?;
+                let field = read_text(blob, &mut at)?.to_owned();
                 texts.tags.push(*blob.get(at)?);
                 at += 1;
-                texts.phones.push((field, read_text(blob, &mut at)?));
+                texts
+                    .phones
+                    .push((field, read_text(blob, &mut at)?.to_owned()));
             }
             tag if (TAG_PHONE..TAG_PHONE + PHONE_FIELDS.len() as u8).contains(&tag) => {
                 let field = PHONE_FIELDS[usize::from(tag - TAG_PHONE)];
@@ -370,7 +379,7 @@ fn decode_texts(blob: &[u8]) -> Option<Texts> {
                 at += 1;
                 texts
                     .phones
-                    .push((field.to_owned(), read_text(blob, &mut at)?));
+                    .push((field.to_owned(), read_text(blob, &mut at)?.to_owned()));
             }
             _ => return None,
         }
@@ -922,29 +931,18 @@ impl PhoneTable {
 
     /// The record `n` as the sync read it.
     fn unpack(&self, n: u32) -> Option<IndexedRecord> {
-        self.unpack_holding(n, None)
+        let slot = self.slot(n)?;
+        self.unpack_with(n, decode_texts(self.text.blob(slot.text))?)
     }
 
-    /// [`Self::unpack`]; with `tag`, leaving out the phone fields whose key is known and
-    /// has another tag.
-    fn unpack_holding(&self, n: u32, tag: Option<u8>) -> Option<IndexedRecord> {
+    /// The record `n` with `texts` for its strings.
+    fn unpack_with(&self, n: u32, texts: Texts) -> Option<IndexedRecord> {
         let slot = self.slot(n)?;
-        let texts = decode_texts(self.text.blob(slot.text))?;
-        let phones = match tag {
-            None => texts.phones,
-            Some(tag) => texts
-                .phones
-                .into_iter()
-                .zip(texts.tags)
-                .filter(|(_, held)| *held == 0 || *held == tag)
-                .map(|(phone, _)| phone)
-                .collect(),
-        };
         Some(IndexedRecord {
             candidate: Candidate {
                 object: slot.object()?,
                 id: self.ids.unpack(n)?,
-                phones,
+                phones: texts.phones,
                 last_modified: Timestamp::from_millisecond(slot.last_modified_ms).ok()?,
                 is_converted: slot.kind & CONVERTED != 0,
                 account_id: self.ids.unpack(slot.link().account()),
@@ -971,15 +969,11 @@ impl PhoneTable {
         self.candidate_at(n)
     }
 
+    /// Record `n` as a candidate: a Contact's `Account.Name` read from its Account now (R4),
+    /// so a renamed Account needs no change to its Contacts.
     fn candidate_at(&self, n: u32) -> Option<Candidate> {
-        self.candidate_holding(n, None)
-    }
-
-    /// Record `n` as a candidate; with `tag`, only its phone fields that may hold a key
-    /// with that [`key_tag`] (and those whose key is not known), for matching.
-    fn candidate_holding(&self, n: u32, tag: Option<u8>) -> Option<Candidate> {
         let slot = self.slot(n)?;
-        let mut candidate = self.unpack_holding(n, tag)?.candidate;
+        let mut candidate = self.unpack(n)?.candidate;
         if candidate.object == RecordObject::Contact {
             candidate.account_name = self
                 .slot(slot.link().account())
@@ -989,37 +983,69 @@ impl PhoneTable {
         Some(candidate)
     }
 
-    /// The candidates holding the number key `key`, a Contact's `Account.Name` read from
-    /// its Account now (R4), so a renamed Account needs no change to its Contacts.
+    /// Record `n` for matching the number whose key has `tag`
+    /// ([`Self::matching_candidates`]), and its phones that surely hold the number.
+    fn holder_at(&self, n: u32, tag: u8) -> Option<(Candidate, u32)> {
+        let slot = self.slot(n)?;
+        let mut texts = decode(self.text.blob(slot.text), false)?;
+        let (phones, tags): (Vec<_>, Vec<_>) = std::mem::take(&mut texts.phones)
+            .into_iter()
+            .zip(std::mem::take(&mut texts.tags))
+            .filter(|(_, held)| *held == 0 || *held == tag)
+            .unzip();
+        texts.phones = phones;
+        let mut tagged = tags.iter().enumerate().filter(|(_, held)| **held == tag);
+        let sure = match (tagged.next(), tagged.next()) {
+            (Some((only, _)), None) if only < 32 => 1 << only,
+            _ => 0,
+        };
+        Some((self.unpack_with(n, texts)?.candidate, sure))
+    }
+
+    /// The candidates holding the number key `key`, whole ([`Self::candidate_at`]).
     pub(super) fn candidates(&self, key: &PhoneKey) -> Vec<Candidate> {
-        self.holders_of(key, false)
+        self.holder_numbers(key)
+            .filter_map(|n| self.candidate_at(n))
+            .collect()
     }
 
-    /// [`Self::candidates`] for matching: each with only its phone fields that may hold
-    /// `key` (by [`key_tag`]). R3 picks the same record and field from these as from the
-    /// whole records — a field left out cannot hold the number — without reading every
-    /// other number of every record sharing this one.
-    pub(super) fn matching_candidates(&self, key: &PhoneKey) -> Vec<Candidate> {
-        self.holders_of(key, true)
+    /// [`Self::candidates`] for matching. Each carries only the phone fields that may
+    /// hold `key` (by [`key_tag`]; a field left out cannot hold it, so R3 picks the same
+    /// record and field as from whole records) and no names (R3 does not read them; the
+    /// chosen record is read whole afterwards). A number shared by a hundred records then
+    /// costs neither their other numbers nor their names.
+    pub(super) fn matching_candidates(&self, key: &PhoneKey) -> ForMatching {
+        let tag = key_tag(&table_key(key));
+        let mut holders = ForMatching::default();
+        for (candidate, sure) in self
+            .holder_numbers(key)
+            .filter_map(|n| self.holder_at(n, tag))
+        {
+            holders.candidates.push(candidate);
+            holders.sure.push(sure);
+        }
+        holders
     }
 
-    fn holders_of(&self, key: &PhoneKey, only_matching: bool) -> Vec<Candidate> {
-        let key = table_key(key);
-        let tag = only_matching.then(|| key_tag(&key));
-        match key {
-            TableKey::Numeric(value) => self
-                .numbers
-                .holders(halves(value))
-                .filter_map(|n| self.candidate_holding(n, tag))
-                .collect(),
-            TableKey::Text(text) => self
-                .long_numbers
-                .get(&text)
-                .iter()
-                .filter_map(|&n| self.candidate_holding(n, tag))
-                .collect(),
+    /// The numbers of the records holding `key`.
+    fn holder_numbers(&self, key: &PhoneKey) -> Box<dyn Iterator<Item = u32> + '_> {
+        match table_key(key) {
+            TableKey::Numeric(value) => Box::new(self.numbers.holders(halves(value))),
+            TableKey::Text(text) => Box::new(self.long_numbers.get(&text).iter().copied()),
         }
     }
+}
+
+/// The records [`PhoneTable::matching_candidates`] hands to matching, and which of their
+/// phones surely hold the number.
+#[derive(Debug, Default)]
+pub(super) struct ForMatching {
+    pub(super) candidates: Vec<Candidate>,
+    /// Beside each candidate: bit `p` set when its `phones[p]` holds the number for sure,
+    /// so R3 need not read it. The record is among the number's holders, so one of its
+    /// searched fields has the number's key, and this is its only field with that key's
+    /// tag. Set for at most one phone; the others are read (R3.6).
+    pub(super) sure: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -1269,8 +1295,9 @@ mod tests {
         assert_eq!(whole.len(), 1);
         assert_eq!(whole[0].phones, both.candidate.phones, "whole, as stored");
         let narrowed = table.matching_candidates(&key("03-1234-5678"));
+        assert_eq!(narrowed.candidates.len(), 1);
         assert_eq!(
-            narrowed[0].phones,
+            narrowed.candidates[0].phones,
             vec![
                 (
                     "MobilePhone".to_owned(),
@@ -1281,6 +1308,34 @@ mod tests {
             ],
             "the other number's field is left out"
         );
+        assert_eq!(
+            narrowed.sure,
+            [0b01],
+            "the one field with the number's tag holds it; the Fax is for R3 to read"
+        );
+        assert_eq!(narrowed.candidates[0].name, None, "R3 reads no names");
+
+        // The number in both searched fields: neither is sure, R3 reads both (and takes
+        // the first, R3.2).
+        let mut twice = record(
+            "003000000000002AAA",
+            RecordObject::Contact,
+            "03-1234-5678",
+            10,
+        );
+        twice
+            .candidate
+            .phones
+            .push(("MobilePhone".to_owned(), "+81 3 1234 5678".to_owned()));
+        table.upsert(&twice);
+        let narrowed = table.matching_candidates(&key("03-1234-5678"));
+        let at = narrowed
+            .candidates
+            .iter()
+            .position(|candidate| candidate.id == twice.candidate.id)
+            .unwrap();
+        assert_eq!(narrowed.candidates[at].phones, twice.candidate.phones);
+        assert_eq!(narrowed.sure[at], 0);
         assert_eq!(
             key_tag(&table_key(&key("03-1234-5678"))),
             key_tag(&table_key(&key("+81312345678"))),
