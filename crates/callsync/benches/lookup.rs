@@ -6,7 +6,10 @@
 //!
 //! By default callsync first backfills its local phone index (R15, `callsync::index`) from
 //! the org, timed, and keeps it fresh in the background as `serve` does, so a lookup is
-//! answered from memory; `--live` measures the index-less path described next.
+//! answered from memory; `--live` measures the index-less path described next. Then a
+//! second process (this binary with `--restart-child`) opens the same database as a
+//! restarted callsync would, loads the stored index without asking Salesforce, and
+//! answers the known numbers from it: load time and resident memory after a restart.
 //!
 //! The sandbox runs in a child process (this same binary, started with `--sandbox-child`),
 //! as Salesforce is another machine in production: callsync's resident memory is then its
@@ -89,6 +92,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(records) = flags.text("--sandbox-child") {
         return serve_sandbox(records.parse()?);
     }
+    if flags.has("--restart-child") {
+        return restarted_process();
+    }
     let lookups: usize = flags.number("--lookups", 300, 20);
     let live = flags.has("--live");
     let sizes: Vec<usize> = match flags.text("--sizes") {
@@ -149,6 +155,16 @@ fn main() -> anyhow::Result<()> {
             "after cold lookup",
             "after all lookups",
         ]);
+        let mut restarts = Table::new(&[
+            "records",
+            "load from the database",
+            "RSS at start",
+            "after load",
+            "after lookups",
+            "index answer p50",
+            "index answer p99",
+            "matched",
+        ]);
         // What an empty org's sandbox takes: the base that records add to.
         let empty_sandbox = {
             let mut child = SandboxChild::start(0)?;
@@ -198,6 +214,18 @@ fn main() -> anyhow::Result<()> {
                 format!("{:.0} MB", figures.resident_cold_mb),
                 format!("{:.0} MB", figures.resident_after_mb),
             ]);
+            if let Some(restart) = &figures.restart {
+                restarts.row(vec![
+                    restart.records.to_string(),
+                    format!("{:.1} s", restart.load_ms / 1000.0),
+                    format!("{:.0} MB", restart.resident_before_mb),
+                    format!("{:.0} MB", restart.resident_loaded_mb),
+                    format!("{:.0} MB", restart.resident_after_mb),
+                    format!("{:.1} µs", restart.choose_p50_us),
+                    format!("{:.1} µs", restart.choose_p99_us),
+                    format!("{}/{}", restart.matched, restart.looked_up),
+                ]);
+            }
         }
         println!("latency");
         latency.print();
@@ -213,6 +241,14 @@ fn main() -> anyhow::Result<()> {
             "memory (VmRSS from /proc/<pid>/status; an empty org's sandbox: {empty_sandbox:.0} MB)"
         );
         memory.print();
+        if !live {
+            println!();
+            println!(
+                "after a restart (a new process on the same database: the stored index loaded, \
+                 no Salesforce request; the known numbers answered in process, no HTTP)"
+            );
+            restarts.print();
+        }
         println!();
         println!(
             "How to read it: latency is from asking callsync to having its answer, over \
@@ -265,6 +301,25 @@ struct Figures {
     index_records: u64,
     /// What the index's in-memory table has allocated (`IndexStatus::memory_bytes`).
     index_bytes: u64,
+    /// A restarted process loading the stored index (index mode).
+    restart: Option<Restart>,
+}
+
+/// What a restarted callsync does with the index the first one stored: load it from the
+/// database (no Salesforce request) and answer from it. Measured in a process of its own,
+/// so its resident memory holds no backfill's leftovers.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Restart {
+    records: u64,
+    load_ms: f64,
+    resident_before_mb: f64,
+    resident_loaded_mb: f64,
+    resident_after_mb: f64,
+    /// `OrgIndex::choose` for the known numbers, in process (no HTTP), microseconds.
+    choose_p50_us: f64,
+    choose_p99_us: f64,
+    matched: usize,
+    looked_up: usize,
 }
 
 impl Figures {
@@ -361,6 +416,13 @@ async fn measure(
     let _ = stop_index.send(true);
     if let Some(background) = background {
         background.await?;
+    }
+    if !live {
+        let sample: Vec<&String> = (0..lookups)
+            .map(|index| &known[(index * 7919) % known.len()])
+            .collect();
+        let order = json!({"database": database.url, "org": org.id, "numbers": sample});
+        figures.restart = Some(tokio::task::spawn_blocking(move || restart(&order)).await??);
     }
     api.stop().await?;
     store.close().await;
@@ -463,4 +525,78 @@ fn serve_sandbox(records: usize) -> anyhow::Result<()> {
         sandbox.shutdown().await;
         anyhow::Ok(())
     })
+}
+
+/// Runs [`restarted_process`] in a child given `order` (database, org, numbers) and reads
+/// what it measured.
+fn restart(order: &Value) -> anyhow::Result<Restart> {
+    let mut process = Command::new(std::env::current_exe()?)
+        .arg("--restart-child")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    {
+        let mut stdin = process.stdin.take().expect("piped stdin");
+        serde_json::to_writer(&mut stdin, order)?;
+    }
+    let mut answer = String::new();
+    process
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_to_string(&mut answer)?;
+    let status = process.wait()?;
+    anyhow::ensure!(status.success(), "the restarted process failed ({status})");
+    serde_json::from_str(&answer)
+        .map_err(|error| anyhow::anyhow!("the restarted process answered {answer:?}: {error}"))
+}
+
+/// The child's side of [`restart`]: opens the database the first process filled, loads the
+/// organisation's index as `serve` does after a restart, answers the numbers from it, and
+/// prints what it measured as one JSON line.
+fn restarted_process() -> anyhow::Result<()> {
+    let mut order = String::new();
+    std::io::stdin().read_to_string(&mut order)?;
+    let order: Value = serde_json::from_str(&order)?;
+    let database = text(&order, "database")?;
+    let org_id = text(&order, "org")?;
+    let numbers: Vec<String> = serde_json::from_value(order["numbers"].clone())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let measured = runtime.block_on(async move {
+        let resident_before_mb = support::resident_megabytes(None);
+        let store = Store::connect_with(&database, callsync::secrets::Sealer::ephemeral()).await?;
+        let region = Settings::default().region();
+        let index = store.indexes().org(&org_id);
+        let loading = Instant::now();
+        index.load(&store, region).await?;
+        let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
+        let resident_loaded_mb = support::resident_megabytes(None);
+        let mut times = Vec::with_capacity(numbers.len());
+        let mut matched = 0;
+        for number in &numbers {
+            let started = Instant::now();
+            let found = callsync_core::phone::PhoneNumber::parse(number, region)
+                .ok()
+                .and_then(|number| index.choose(&number, region));
+            times.push(started.elapsed());
+            matched += usize::from(found.is_some());
+        }
+        let restart = Restart {
+            records: index.status().records,
+            load_ms,
+            resident_before_mb,
+            resident_loaded_mb,
+            resident_after_mb: support::resident_megabytes(None),
+            choose_p50_us: percentile(&times, 50.0).as_secs_f64() * 1e6,
+            choose_p99_us: percentile(&times, 99.0).as_secs_f64() * 1e6,
+            matched,
+            looked_up: numbers.len(),
+        };
+        store.close().await;
+        anyhow::Ok(restart)
+    })?;
+    println!("{}", serde_json::to_string(&measured)?);
+    Ok(())
 }
