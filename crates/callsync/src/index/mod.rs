@@ -274,14 +274,10 @@ impl OrgIndex {
     /// never be one of the candidates, so `choose_record` would decide by the number.
     pub fn choose(&self, customer: &PhoneNumber, region: PhoneRegion) -> Option<Match> {
         let holders = self.read_table(region, |table| table.matching_candidates(customer.key()));
-        let sure = |at: usize, phone: usize| {
-            holders
-                .sure
-                .get(at)
-                .is_some_and(|sure| phone < 32 && sure & (1 << phone) != 0)
-                .then_some(true)
-        };
-        let mut found = choose_record_for_parsed(customer, &holders.candidates, region, sure)?;
+        let mut found =
+            choose_record_for_parsed(customer, &holders.candidates, region, |at, phone| {
+                holders.surely_holds(at, phone)
+            })?;
         if found.candidate.is_some() {
             found.candidate = self.record(&found.record_id).or(found.candidate);
         }

@@ -1045,7 +1045,21 @@ pub(super) struct ForMatching {
     /// so R3 need not read it. The record is among the number's holders, so one of its
     /// searched fields has the number's key, and this is its only field with that key's
     /// tag. Set for at most one phone; the others are read (R3.6).
-    pub(super) sure: Vec<u32>,
+    sure: Vec<u32>,
+}
+
+impl ForMatching {
+    /// Whether phone `phone` of candidate `at` surely holds the number (then R3 need not
+    /// read it); `None` when R3 must read it.
+    pub(super) fn surely_holds(&self, at: usize, phone: usize) -> Option<bool> {
+        let bit = u32::try_from(phone)
+            .ok()
+            .and_then(|phone| 1u32.checked_shl(phone))?;
+        self.sure
+            .get(at)
+            .is_some_and(|sure| sure & bit != 0)
+            .then_some(true)
+    }
 }
 
 #[cfg(test)]
